@@ -24,19 +24,59 @@ class SyntheticDataModule(TimeSeriesDataModule):
         return make_synthetic(n_channels=self.n_channels, **self.generator)
 
 
-class MSLDataModule(TimeSeriesDataModule):
-    """NASA MSL telemetry, from the telemanom release or the Anomaly-Transformer ``MSL_*.npy`` layout.
+class NASADataModule(TimeSeriesDataModule):
+    """NASA MSL or SMAP telemetry, from the telemanom release or the Anomaly-Transformer ``<NAME>_*.npy`` files.
 
     Args:
-        root: folder holding either layout (see :func:`fsad.data.sources.msl.load_msl`).
+        root: folder holding either layout (see :mod:`fsad.data.sources.msl`).
+        spacecraft: ``MSL`` or ``SMAP``.
         layout: ``auto`` | ``telemanom`` | ``numpy``.
     """
 
-    def __init__(self, root: str, layout: str = "auto", **kwargs):
+    def __init__(self, root: str, spacecraft: str = "MSL", layout: str = "auto", **kwargs):
         super().__init__(**kwargs)
-        self.root, self.layout = Path(root), layout
+        self.root, self.spacecraft, self.layout = Path(root), spacecraft, layout
 
     def load_record(self) -> SeriesRecord:
-        from fsad.data.sources.msl import load_msl
+        from fsad.data.sources.msl import load_nasa
 
-        return load_msl(self.root, layout=self.layout)
+        return load_nasa(self.root, self.spacecraft, layout=self.layout)
+
+
+class NumpyLayoutDataModule(TimeSeriesDataModule):
+    """Any benchmark in the Anomaly-Transformer layout ``<root>/<name>_{train,test,test_label}.npy`` (e.g. SMD)."""
+
+    def __init__(self, root: str, name: str, **kwargs):
+        super().__init__(**kwargs)
+        self.root, self.name = Path(root), name
+
+    def load_record(self) -> SeriesRecord:
+        from fsad.data.sources.numpy_layout import load_numpy_layout
+
+        return load_numpy_layout(self.root, self.name)
+
+
+class PSMDataModule(TimeSeriesDataModule):
+    """PSM: ``train.csv``, ``test.csv``, ``test_label.csv``; ``missing`` = error | ffill | zero."""
+
+    def __init__(self, root: str, missing: str = "ffill", **kwargs):
+        super().__init__(**kwargs)
+        self.root, self.missing = Path(root), missing
+
+    def load_record(self) -> SeriesRecord:
+        from fsad.data.sources.tabular import load_psm
+
+        return load_psm(self.root, missing=self.missing)
+
+
+class SWaTDataModule(TimeSeriesDataModule):
+    """SWaT in the DCdetector/FreCT (``dcdetector``) or TransMamba (``transmamba``) file convention."""
+
+    def __init__(self, root: str, layout: str = "dcdetector", missing: str = "zero", **kwargs):
+        super().__init__(**kwargs)
+        self.root, self.layout, self.missing = Path(root), layout, missing
+
+    def load_record(self) -> SeriesRecord:
+        from fsad.data.sources.tabular import load_swat
+
+        return load_swat(self.root, layout=self.layout, missing=self.missing)

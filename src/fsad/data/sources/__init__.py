@@ -1,0 +1,24 @@
+"""Data sources: one loader per public on-disk format, each returning a :class:`fsad.data.record.SeriesRecord`.
+
+- :mod:`~fsad.data.sources.telemanom`: NASA telemanom release (``train/``, ``test/``, ``labeled_anomalies.csv``).
+- :mod:`~fsad.data.sources.numpy_layout`: Anomaly-Transformer files ``<NAME>_{train,test,test_label}.npy``.
+- :mod:`~fsad.data.sources.msl`: MSL / SMAP from whichever of the two layouts is on disk.
+- :mod:`~fsad.data.sources.writers`: write a record in those layouts (tests, synthetic data folders).
+"""
+
+from fsad.data.sources.msl import detect_layout, load_msl, load_nasa, load_smap
+from fsad.data.sources.numpy_layout import load_numpy_layout
+from fsad.data.sources.telemanom import load_telemanom, read_labeled_anomalies
+from fsad.data.sources.writers import write_numpy_layout, write_telemanom
+
+__all__ = [
+    "detect_layout",
+    "load_msl",
+    "load_nasa",
+    "load_numpy_layout",
+    "load_smap",
+    "load_telemanom",
+    "read_labeled_anomalies",
+    "write_numpy_layout",
+    "write_telemanom",
+]
