@@ -29,8 +29,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit the configured method on the configured data, then score and evaluate it (``train.py``)."""
     run_dir = Path(cfg.paths.output_dir)
     _prepare(cfg, run_dir)
-    datamodule: TimeSeriesDataModule = instantiate(cfg.data)
-    model: AnomalyDetector = instantiate(cfg.model)
+    datamodule: TimeSeriesDataModule = instantiate(cfg.data, _convert_="all")
+    model: AnomalyDetector = instantiate(cfg.model, _convert_="all")
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -61,8 +61,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise FileNotFoundError(f"ckpt_path={ckpt}: no such checkpoint file")
     run_dir = Path(cfg.paths.output_dir)
     _prepare(cfg, run_dir)
-    datamodule: TimeSeriesDataModule = instantiate(cfg.data)
-    model: AnomalyDetector = instantiate(cfg.model)
+    datamodule: TimeSeriesDataModule = instantiate(cfg.data, _convert_="all")
+    model: AnomalyDetector = instantiate(cfg.model, _convert_="all")
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=[], logger=loggers or False)
     return score_and_report(cfg, trainer, model, datamodule, str(ckpt), run_dir, loggers, {})
@@ -78,8 +78,8 @@ def score_and_report(cfg: DictConfig, trainer: L.Trainer, model: AnomalyDetector
     started = time.perf_counter()
     trainer.test(model, dataloaders=list(loaders.values()), ckpt_path=ckpt_path, verbose=False)
     score_seconds = time.perf_counter() - started
-    if not trainer.is_global_zero:
-        return {}
+    if not trainer.is_global_zero or trainer.fast_dev_run:
+        return {}  # fast_dev_run scores one batch per split only: nothing to evaluate
 
     scores = collect_scores(model, datamodule)
     started = time.perf_counter()

@@ -20,10 +20,12 @@ def plot_scores(scores: np.ndarray, labels: np.ndarray, thresholds: dict[str, fl
     t = np.arange(len(scores))
     ax.plot(t, scores, lw=0.6, color="tab:blue", label="score")
     top = float(np.nanmax(scores)) if len(scores) else 1.0
-    ax.fill_between(t, 0, top, where=labels.astype(bool), color="tab:red", alpha=0.25, step="mid",
+    ax.fill_between(t, float(np.nanmin(scores)) if len(scores) else 0.0, top, where=labels.astype(bool), color="tab:red", alpha=0.25, step="mid",
                     label="labelled anomaly")
     for (name, value), color in zip(thresholds.items(), ("k", "tab:green", "tab:purple", "tab:orange", "0.5")):
-        ax.axhline(value, color=color, lw=0.8, ls="--", label=f"threshold {name}")
+        ax.axhline(value, color=color, lw=0.8, ls="--", label=f"threshold {name} = {value:.4g}")
+    low = float(np.nanmin(scores)) if len(scores) else 0.0
+    ax.set_ylim(low - 0.02 * (top - low), top + 0.1 * (top - low) + 1e-12)  # off-scale thresholds: legend only
     ax.set_xlabel("time step")
     ax.set_ylabel("anomaly score")
     ax.set_title(title)

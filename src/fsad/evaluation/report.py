@@ -12,6 +12,7 @@ and ``spot`` see only training / validation scores, ``oracle`` sees test labels 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,9 @@ def thresholded_metrics(labels: np.ndarray, pred: np.ndarray) -> dict[str, float
     return {k: float(v) for k, v in out.items()}
 
 
+log = logging.getLogger(__name__)
+
+
 def build_report(
     scores: ScoreSet,
     strategies: list[str],
@@ -61,13 +65,17 @@ def build_report(
     spot_level: float = 0.98,
     spot_stream: bool = False,
 ) -> dict[str, float]:
-    """Compute every metric of the module docstring; returns a flat dict of floats."""
+    """Compute every metric of the module docstring; returns a flat dict of floats.
+
+    A strategy that cannot produce a threshold (e.g. SPOT with too few peaks) gets ``threshold/<s> = NaN`` and
+    ``error/<s>`` = the reason, and the other strategies are still evaluated.
+    """
     labels, test = scores.test_labels.astype(np.int64), scores.test
     if len(labels) != len(test):
         raise ValueError(f"test labels have {len(labels)} steps but test scores have {len(test)}")
     if not np.isfinite(test).all():
         raise ValueError(f"test scores contain {int((~np.isfinite(test)).sum())} NaN/inf values")
-    report = {
+    report: dict[str, float | str] = {
         "test/auc_roc": M.auc_roc(labels, test),
         "test/auc_pr": M.auc_pr(labels, test),
         "test/vus_roc": M.vus_roc(labels, test, window=vus_window),
@@ -75,14 +83,20 @@ def build_report(
         "test/anomaly_ratio": float(labels.mean()),
     }
     for strategy in strategies:
-        threshold = compute_threshold(
-            strategy,
-            train_scores=scores.train_windows if strategy == "paper" else scores.train,
-            val_scores=scores.val, test_scores=test, labels=labels, anomaly_ratio=anomaly_ratio,
-            spot_q=spot_q, spot_level=spot_level, spot_stream=spot_stream,
-        )
+        try:
+            threshold = compute_threshold(
+                strategy,
+                train_scores=scores.train_windows if strategy == "paper" else scores.train,
+                val_scores=scores.val, test_scores=test, labels=labels, anomaly_ratio=anomaly_ratio,
+                spot_q=spot_q, spot_level=spot_level, spot_stream=spot_stream,
+            )
+        except ValueError as err:  # e.g. too few peaks for SPOT on a short validation series
+            log.warning("threshold strategy %r failed: %s", strategy, err)
+            report[f"threshold/{strategy}"] = float("nan")
+            report[f"error/{strategy}"] = str(err)
+            continue
         report[f"threshold/{strategy}"] = float(threshold)
         pred = (test > threshold).astype(np.int64)
         report[f"test/{strategy}/predicted_ratio"] = float(pred.mean())
         report.update({f"test/{strategy}/{k}": v for k, v in thresholded_metrics(labels, pred).items()})
-    return {k: float(v) for k, v in report.items()}
+    return report

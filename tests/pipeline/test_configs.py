@@ -1,0 +1,63 @@
+"""Every config composes; every experiment file instantiates and runs one fast_dev_run step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from hydra.utils import instantiate
+from omegaconf import open_dict
+
+from fsad.pipeline import train
+from tests.conftest import PROJECT_ROOT
+from tests.pipeline.helpers import compose_cfg
+
+EXPERIMENTS = sorted(str(p.relative_to(PROJECT_ROOT / "conf" / "experiment").with_suffix(""))
+                     for p in (PROJECT_ROOT / "conf" / "experiment").rglob("*.yaml"))
+GROUP_OPTIONS = {
+    group: sorted(p.stem for p in (PROJECT_ROOT / "conf" / group).glob("*.yaml"))
+    for group in ("data", "model", "trainer", "logger", "callbacks", "evaluation")
+}
+
+
+def test_default_config_is_frect_on_synthetic(tmp_path: Path):
+    cfg = compose_cfg("train", [], tmp_path)
+    assert cfg.data._target_.endswith("SyntheticDataModule")
+    assert cfg.model._target_.endswith("frect.module.FreCT")
+    assert cfg.model.n_channels == cfg.data.n_channels and cfg.model.window == cfg.data.window
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g, opts in GROUP_OPTIONS.items() for o in opts])
+def test_every_group_option_composes(tmp_path: Path, group: str, option: str):
+    cfg = compose_cfg("train", [f"{group}={option}"], tmp_path)
+    assert group in cfg
+
+
+def test_unknown_config_key_is_rejected(tmp_path: Path):
+    with pytest.raises(ConfigCompositionException, match="model.not_a_key"):
+        compose_cfg("train", ["model.not_a_key=3"], tmp_path)
+
+
+def test_unknown_constructor_argument_names_the_key(tmp_path: Path):
+    cfg = compose_cfg("train", ["+model.not_a_key=3"], tmp_path)
+    with pytest.raises(Exception, match="not_a_key"):
+        instantiate(cfg.model)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_fast_dev_run(tmp_path: Path, experiment: str):
+    """Each experiment composes and instantiates; its model runs one training step on data of its shape
+    (its own benchmark when present under ``data.root``, else synthetic data with the same channels and window)."""
+    cfg = compose_cfg("train", [f"experiment={experiment}", "trainer.fast_dev_run=true", "print_config=false",
+                                "callbacks.rich_progress_bar=null", "logger=csv"], tmp_path / "run")
+    instantiate(cfg.model)
+    if not Path(cfg.data.get("root", "")).is_dir():
+        synthetic = compose_cfg("train", [], tmp_path / "run").data
+        with open_dict(cfg):
+            n, w, b = cfg.data.n_channels, cfg.data.window, cfg.data.batch_size
+            cfg.data = synthetic
+            cfg.data.n_channels, cfg.data.window, cfg.data.batch_size = n, w, min(b, 32)
+            cfg.data.generator.length = cfg.data.generator.train_length = max(20 * w, 1000)
+    report = train(cfg)
+    assert report == {}  # fast_dev_run: nothing is scored or written

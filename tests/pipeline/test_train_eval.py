@@ -1,0 +1,93 @@
+"""End to end on tiny synthetic data: outputs, re-scoring, resume, loggers, bad checkpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fsad.methods.base import CheckpointMismatchError
+from fsad.pipeline import evaluate, train
+from fsad.utils.run_config import with_run_config
+from tests.pipeline.helpers import TINY, compose_cfg
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> tuple[Path, dict]:
+    run_dir = tmp_path_factory.mktemp("runs") / "run"
+    cfg = compose_cfg("train", TINY + ["logger=many"], run_dir)
+    return run_dir, train(cfg)
+
+
+def test_run_folder_has_every_output(trained_run):
+    run_dir, report = trained_run
+    for name in ("metrics.json", "scores.npz", "scores.png", "config.yaml", "checkpoints/last.ckpt"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "checkpoints").glob("best-epoch*.ckpt"))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for key in ("test/auc_roc", "test/auc_pr", "test/vus_pr", "test/vus_roc", "test/paper/f1", "test/paper/f1_pa",
+                "test/paper/aff_f1", "test/spot/f1", "test/train_percentile/recall_pa", "test/oracle/f1",
+                "threshold/paper", "threshold/spot", "time/fit_seconds", "seed", "versions/torch"):
+        assert key in metrics, key
+    assert metrics["test/oracle/f1"] >= metrics["test/paper/f1"]  # the oracle is an upper bound
+    scores = np.load(run_dir / "scores.npz")
+    assert scores["test_scores"].shape == scores["test_labels"].shape == (1200,)
+    assert scores["train_scores"].shape == (960,)  # 80 % of 1200: the validation tail is held out
+    assert scores["val_scores"].shape == (240,)
+
+
+def test_loggers_really_write(trained_run):
+    run_dir, _ = trained_run
+    csv_text = (run_dir / "csv" / "metrics.csv").read_text()
+    assert "train/loss" in csv_text and "test/vus_pr" in csv_text
+    assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    offline = list((run_dir / "wandb").glob("offline-run-*"))
+    assert offline and list(offline[0].glob("*.wandb"))
+
+
+def test_eval_rescoring_gives_identical_metrics(trained_run, tmp_path):
+    run_dir, report = trained_run
+    cfg = compose_cfg("eval", [f"ckpt_path={report['ckpt_path']}", "print_config=false"], tmp_path / "eval")
+    again = evaluate(with_run_config(cfg))
+    for key, value in report.items():
+        if key.startswith(("test/", "threshold/")):
+            assert again[key] == value, key
+
+
+def test_eval_rejects_checkpoint_of_another_model(trained_run, tmp_path):
+    run_dir, _ = trained_run
+    ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    ckpt["fsad_method"] = "fsad.methods.other.Other"
+    torch.save(ckpt, tmp_path / "other.ckpt")
+    cfg = compose_cfg("eval", [f"ckpt_path={tmp_path / 'other.ckpt'}", "print_config=false"] + TINY[:7],
+                      tmp_path / "eval")
+    with pytest.raises(CheckpointMismatchError, match="fsad.methods.other.Other"):
+        evaluate(cfg)
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path):
+    cfg = compose_cfg("eval", [f"ckpt_path={tmp_path / 'nope.ckpt'}", "print_config=false"], tmp_path / "eval")
+    with pytest.raises(FileNotFoundError, match="nope.ckpt"):
+        evaluate(cfg)
+
+
+def test_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
+    """Interrupt after epoch 1 of 3 (the run stops with last.ckpt written), resume with ckpt_path=last."""
+    base = TINY + ["trainer.max_epochs=3", "callbacks.early_stopping=null"]
+    full = train(compose_cfg("train", base, tmp_path / "runs" / "full"))
+    interrupted_dir = tmp_path / "runs2" / "interrupted"
+    train(compose_cfg("train", base + ["trainer.max_epochs=1"], interrupted_dir))
+    (interrupted_dir / "metrics.json").unlink()  # as if it had been killed before finishing
+    resumed = train(compose_cfg("train", base + ["ckpt_path=last"], tmp_path / "runs2" / "resumed"))
+    assert resumed["resumed_from"] == str(interrupted_dir / "checkpoints" / "last.ckpt")
+    for key, value in full.items():
+        if key.startswith(("test/", "threshold/")):
+            assert resumed[key] == pytest.approx(value, abs=1e-12), key
+
+
+def test_unfinished_run_is_required_for_last(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no unfinished run"):
+        train(compose_cfg("train", TINY + ["ckpt_path=last"], tmp_path / "runs" / "a"))
