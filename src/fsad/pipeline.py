@@ -12,7 +12,7 @@ import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 import fsad
 from fsad.data.datamodule import TimeSeriesDataModule
@@ -26,8 +26,17 @@ from fsad.utils.loggers import log_report
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit the configured method on the configured data, then score and evaluate it (``train.py``)."""
+    """Fit the configured method on the configured data, then score and evaluate it (``train.py``).
+
+    When resuming from ``<run>/checkpoints/*.ckpt`` the outputs go to that ``<run>`` folder, so checkpoints
+    (best and last), logs and results of the interrupted run are continued in one place.
+    """
     run_dir = Path(cfg.paths.output_dir)
+    resume_from = resolve_ckpt_path(cfg.get("ckpt_path"), run_dir)
+    if resume_from and Path(resume_from).parent.name == "checkpoints":
+        run_dir = Path(resume_from).parent.parent  # continue the interrupted run in its own folder
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(run_dir)
     _prepare(cfg, run_dir)
     datamodule: TimeSeriesDataModule = instantiate(cfg.data, _convert_="all")
     model: AnomalyDetector = instantiate(cfg.model, _convert_="all")
@@ -35,7 +44,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
-    resume_from = resolve_ckpt_path(cfg.get("ckpt_path"), run_dir)
     started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
     fit_seconds = time.perf_counter() - started

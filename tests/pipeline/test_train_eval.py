@@ -76,13 +76,16 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
 
 def test_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
     """Interrupt after epoch 1 of 3 (the run stops with last.ckpt written), resume with ckpt_path=last."""
-    base = TINY + ["trainer.max_epochs=3", "callbacks.early_stopping=null"]
+    base = TINY + ["trainer.max_epochs=3"]
     full = train(compose_cfg("train", base, tmp_path / "runs" / "full"))
     interrupted_dir = tmp_path / "runs2" / "interrupted"
     train(compose_cfg("train", base + ["trainer.max_epochs=1"], interrupted_dir))
     (interrupted_dir / "metrics.json").unlink()  # as if it had been killed before finishing
     resumed = train(compose_cfg("train", base + ["ckpt_path=last"], tmp_path / "runs2" / "resumed"))
     assert resumed["resumed_from"] == str(interrupted_dir / "checkpoints" / "last.ckpt")
+    assert (interrupted_dir / "metrics.json").is_file()  # the interrupted run's folder is completed
+    assert not (tmp_path / "runs2" / "resumed" / "metrics.json").exists()
+    assert Path(resumed["ckpt_path"]).name == Path(full["ckpt_path"]).name  # the same best epoch is scored
     for key, value in full.items():
         if key.startswith(("test/", "threshold/")):
             assert resumed[key] == pytest.approx(value, abs=1e-12), key

@@ -1,0 +1,219 @@
+"""Threshold strategies: anomaly scores -> one scalar threshold.
+
+Predictions are always ``scores > threshold`` (strict), as in the original code bases
+(:func:`apply_threshold`). Scores are 1-D per-timestep anomaly scores (larger = more anomalous);
+arrays of any shape are flattened. What each strategy is allowed to see:
+
+* ``paper``: train + TEST scores (no labels); the percentile of Anomaly-Transformer / DCdetector /
+  FreCT / TransMamba over the concatenated train and test scores;
+* ``train_percentile``: training (or validation) scores only; the same percentile;
+* ``spot``: init = validation (else training) scores; with ``spot_stream`` also the TEST scores (no
+  labels), streamed as in D3R / VAN-AD; see :mod:`fsad.evaluation.spot`;
+* ``oracle``: TEST scores and TEST LABELS; the best-F1 threshold, an upper bound for diagnostics,
+  never a detector result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from fsad.evaluation.spot import spot_threshold
+
+__all__ = [
+    "THRESHOLD_STRATEGIES",
+    "apply_threshold",
+    "compute_threshold",
+    "oracle_best_f1_threshold",
+    "paper_percentile",
+    "spot_threshold",
+    "train_percentile",
+]
+
+THRESHOLD_STRATEGIES: tuple[str, ...] = ("paper", "train_percentile", "spot", "oracle")
+
+
+def _scores(x: ArrayLike, name: str) -> NDArray[np.float64]:
+    """Flatten to float64; reject empty arrays and NaN / infinite values."""
+    arr = np.asarray(x, dtype=np.float64).reshape(-1)
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty")
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        raise ValueError(f"{name} contains {bad} NaN or infinite value(s)")
+    return arr
+
+
+def _labels(y: ArrayLike, size: int) -> NDArray[np.bool_]:
+    """Flatten binary labels (0/1 or bool) of length ``size`` to a bool vector."""
+    arr = np.asarray(y).reshape(-1)
+    if arr.size != size:
+        raise ValueError(f"labels have {arr.size} entries but scores have {size}")
+    if arr.dtype != np.bool_:
+        if not np.all((arr == 0) | (arr == 1)):
+            raise ValueError("labels must be binary (0/1 or bool)")
+        arr = arr == 1
+    return arr
+
+
+def _check_ratio(anomaly_ratio: float) -> float:
+    ratio = float(anomaly_ratio)
+    if not (0.0 < ratio < 100.0):
+        raise ValueError(f"anomaly_ratio is a percentage in (0, 100) (1 = top 1%), got {anomaly_ratio}")
+    return ratio
+
+
+def apply_threshold(scores: ArrayLike, threshold: float) -> NDArray[np.bool_]:
+    """Binary predictions ``scores > threshold`` (strict), same shape as ``scores``."""
+    return np.asarray(scores) > threshold
+
+
+def paper_percentile(train_scores: ArrayLike, test_scores: ArrayLike, anomaly_ratio: float) -> float:
+    """The papers' threshold: ``np.percentile(concat(train, test), 100 - anomaly_ratio)``.
+
+    Protocol of Anomaly-Transformer, DCdetector, FreCT and TransMamba. It SEES THE TEST SCORES
+    (not the labels): the threshold depends on the distribution of the very scores it thresholds,
+    so it is not available to an online detector.
+
+    Args:
+        train_scores: shape (N_train,), anomaly scores on the training set.
+        test_scores: shape (N_test,), anomaly scores on the test set.
+        anomaly_ratio: in PERCENT, in (0, 100): 1 gives the 99th percentile.
+
+    Returns:
+        The threshold (linear-interpolated percentile, numpy's default).
+    """
+    ratio = _check_ratio(anomaly_ratio)
+    combined = np.concatenate([_scores(train_scores, "train_scores"), _scores(test_scores, "test_scores")])
+    return float(np.percentile(combined, 100.0 - ratio))
+
+
+def train_percentile(train_scores: ArrayLike, anomaly_ratio: float) -> float:
+    """``np.percentile(train_scores, 100 - anomaly_ratio)``: calibration scores only, never test data.
+
+    Args:
+        train_scores: shape (N,), anomaly scores on the training (or validation) set.
+        anomaly_ratio: in PERCENT, in (0, 100): 1 gives the 99th percentile.
+    """
+    ratio = _check_ratio(anomaly_ratio)
+    return float(np.percentile(_scores(train_scores, "train_scores"), 100.0 - ratio))
+
+
+def _best_f1(
+    values: NDArray[np.float64], pos: NDArray[np.float64], neg: NDArray[np.float64], total_pos: float
+) -> tuple[float, float]:
+    """Best F1 over thresholds on weighted items.
+
+    An item ``i`` (value ``values[i]``) is predicted positive when ``values[i] > threshold`` and then
+    adds ``pos[i]`` true positives and ``neg[i]`` false positives; ``F1 = 2 TP / (TP + FP + total_pos)``.
+    Items are sorted once by decreasing value; cumulative sums give TP / FP for every distinct value.
+    Predicting the items with value ``>= v_k`` is done by the threshold ``v_{k+1}`` (the next lower
+    distinct value), or just below ``v_k`` when ``v_k`` is the smallest. Ties in F1 keep the highest
+    threshold.
+    """
+    order = np.argsort(-values, kind="stable")
+    v = values[order]
+    tp = np.cumsum(pos[order])
+    fp = np.cumsum(neg[order])
+    last = np.ones(v.size, dtype=bool)
+    last[:-1] = v[1:] != v[:-1]  # last item of each run of equal values
+    v, tp, fp = v[last], tp[last], fp[last]
+    f1 = 2.0 * tp / (tp + fp + total_pos)
+    k = int(np.argmax(f1))
+    threshold = float(v[k + 1]) if k + 1 < v.size else float(np.nextafter(v[k], -np.inf))
+    return threshold, float(f1[k])
+
+
+def oracle_best_f1_threshold(
+    labels: ArrayLike, scores: ArrayLike, point_adjusted: bool = False
+) -> tuple[float, float]:
+    """ORACLE: the threshold that maximises F1 on the TEST LABELS, and that F1.
+
+    It sees the test labels, so it is an upper bound on what any threshold can achieve with these
+    scores (a diagnostic of score quality); it is never a detector result.
+
+    Args:
+        labels: shape (N,), binary ground truth (1 = anomaly); at least one anomaly.
+        scores: shape (N,), anomaly scores.
+        point_adjusted: ``False``: point-wise F1 of ``scores > threshold``. ``True``: point-adjusted F1
+            (PA, as in Anomaly-Transformer's evaluation): a true anomaly segment (maximal run of 1s)
+            counts as entirely detected as soon as one of its points is predicted, i.e. once the
+            threshold is below the segment's maximum score.
+
+    Returns:
+        ``(threshold, f1)`` with ``scores > threshold`` reaching ``f1``. The threshold is the next lower
+        candidate value below the predicted set (so a score equal to it is not predicted); ties in F1
+        keep the highest threshold.
+    """
+    s = _scores(scores, "scores")
+    y = _labels(labels, s.size)
+    total_pos = float(np.count_nonzero(y))
+    if total_pos == 0:
+        raise ValueError("oracle_best_f1_threshold: labels contain no anomaly, F1 is undefined")
+    if not point_adjusted:
+        return _best_f1(s, y.astype(np.float64), (~y).astype(np.float64), total_pos)
+    # PA: items = normal points (1 false positive each) + anomaly segments (length true positives each,
+    # value = the segment's maximum score). Non-maximal anomaly points never change the outcome.
+    edges = np.diff(np.concatenate([[0], y.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    # max over each [start, end): reduceat on interleaved (start, end) indices, every other result
+    bounds = np.column_stack([starts, ends]).reshape(-1)
+    seg_max = np.maximum.reduceat(np.append(s, -np.inf), bounds)[::2]
+    normal = s[~y]
+    values = np.concatenate([normal, seg_max])
+    pos = np.concatenate([np.zeros(normal.size), (ends - starts).astype(np.float64)])
+    neg = np.concatenate([np.ones(normal.size), np.zeros(starts.size)])
+    return _best_f1(values, pos, neg, total_pos)
+
+
+def _need(value: ArrayLike | None, name: str, strategy: str) -> ArrayLike:
+    if value is None:
+        raise ValueError(f"threshold strategy {strategy!r} needs {name}")
+    return value
+
+
+def compute_threshold(
+    strategy: str,
+    *,
+    train_scores: ArrayLike | None = None,
+    val_scores: ArrayLike | None = None,
+    test_scores: ArrayLike | None = None,
+    labels: ArrayLike | None = None,
+    anomaly_ratio: float = 1.0,
+    spot_q: float = 1e-3,
+    spot_level: float = 0.98,
+    spot_stream: bool = False,
+    oracle_point_adjusted: bool = False,
+) -> float:
+    """Dispatch to a threshold strategy by name (one of :data:`THRESHOLD_STRATEGIES`).
+
+    * ``paper``: :func:`paper_percentile` (``train_scores``, ``test_scores``, ``anomaly_ratio``);
+    * ``train_percentile``: :func:`train_percentile` (``train_scores``, ``anomaly_ratio``);
+    * ``spot``: :func:`~fsad.evaluation.spot.spot_threshold` with init = ``val_scores`` if given, else
+      ``train_scores``; ``spot_stream=True`` streams ``test_scores`` (D3R / VAN-AD protocol, sees the
+      test scores), ``False`` (default) returns the initial ``z_q`` (no test data);
+    * ``oracle``: :func:`oracle_best_f1_threshold` (``labels``, ``test_scores``,
+      ``oracle_point_adjusted``); sees the test labels, an upper bound only.
+
+    Score arrays have shape (N,) (flattened otherwise). Raises ``ValueError`` for an unknown strategy or
+    when an input the strategy needs is missing.
+    """
+    if strategy == "paper":
+        return paper_percentile(
+            _need(train_scores, "train_scores", strategy), _need(test_scores, "test_scores", strategy), anomaly_ratio
+        )
+    if strategy == "train_percentile":
+        return train_percentile(_need(train_scores, "train_scores", strategy), anomaly_ratio)
+    if strategy == "spot":
+        init = val_scores if val_scores is not None else train_scores
+        init = _need(init, "val_scores or train_scores", strategy)
+        if spot_stream:
+            stream = _need(test_scores, "test_scores (spot_stream=True)", strategy)
+            return spot_threshold(init, stream, q=spot_q, level=spot_level, stream=True)
+        return spot_threshold(init, None, q=spot_q, level=spot_level, stream=False)
+    if strategy == "oracle":
+        threshold, _ = oracle_best_f1_threshold(
+            _need(labels, "labels", strategy), _need(test_scores, "test_scores", strategy), oracle_point_adjusted
+        )
+        return threshold
+    raise ValueError(f"unknown threshold strategy {strategy!r}; valid: {', '.join(THRESHOLD_STRATEGIES)}")
