@@ -45,6 +45,7 @@ class AnomalyDetector(L.LightningModule):
         out = self.training_loss(batch["x"])
         self.log_dict({f"train/{k}": v.detach() for k, v in out.items()}, prog_bar=False, on_step=False,
                       on_epoch=True, batch_size=len(batch["x"]))
+        self.log("train/step_loss", out["loss"].detach(), on_step=True, on_epoch=False, prog_bar=True)
         return out["loss"]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
