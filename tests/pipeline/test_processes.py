@@ -14,7 +14,7 @@ from tests.conftest import PROJECT_ROOT
 from tests.pipeline.helpers import TINY
 
 
-def run(script: str, args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
+def run(script: str, args: list[str], timeout: int = 900) -> subprocess.CompletedProcess:
     env = dict(os.environ, PROJECT_ROOT=str(PROJECT_ROOT), WANDB_MODE="offline", HYDRA_FULL_ERROR="1")
     proc = subprocess.run([sys.executable, str(PROJECT_ROOT / script), *args], cwd=PROJECT_ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
