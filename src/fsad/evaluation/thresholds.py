@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from fsad.evaluation.spot import spot_threshold
+from fsad.evaluation.metrics._validation import as_scores, labels_and_scores
 
 __all__ = [
     "THRESHOLD_STRATEGIES",
@@ -31,29 +32,6 @@ __all__ = [
 ]
 
 THRESHOLD_STRATEGIES: tuple[str, ...] = ("paper", "train_percentile", "spot", "oracle")
-
-
-def _scores(x: ArrayLike, name: str) -> NDArray[np.float64]:
-    """Flatten to float64; reject empty arrays and NaN / infinite values."""
-    arr = np.asarray(x, dtype=np.float64).reshape(-1)
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty")
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.count_nonzero(~np.isfinite(arr)))
-        raise ValueError(f"{name} contains {bad} NaN or infinite value(s)")
-    return arr
-
-
-def _labels(y: ArrayLike, size: int) -> NDArray[np.bool_]:
-    """Flatten binary labels (0/1 or bool) of length ``size`` to a bool vector."""
-    arr = np.asarray(y).reshape(-1)
-    if arr.size != size:
-        raise ValueError(f"labels have {arr.size} entries but scores have {size}")
-    if arr.dtype != np.bool_:
-        if not np.all((arr == 0) | (arr == 1)):
-            raise ValueError("labels must be binary (0/1 or bool)")
-        arr = arr == 1
-    return arr
 
 
 def _check_ratio(anomaly_ratio: float) -> float:
@@ -84,7 +62,7 @@ def paper_percentile(train_scores: ArrayLike, test_scores: ArrayLike, anomaly_ra
         The threshold (linear-interpolated percentile, numpy's default).
     """
     ratio = _check_ratio(anomaly_ratio)
-    combined = np.concatenate([_scores(train_scores, "train_scores"), _scores(test_scores, "test_scores")])
+    combined = np.concatenate([as_scores(train_scores, "train_scores"), as_scores(test_scores, "test_scores")])
     return float(np.percentile(combined, 100.0 - ratio))
 
 
@@ -96,7 +74,7 @@ def train_percentile(train_scores: ArrayLike, anomaly_ratio: float) -> float:
         anomaly_ratio: in PERCENT, in (0, 100): 1 gives the 99th percentile.
     """
     ratio = _check_ratio(anomaly_ratio)
-    return float(np.percentile(_scores(train_scores, "train_scores"), 100.0 - ratio))
+    return float(np.percentile(as_scores(train_scores, "train_scores"), 100.0 - ratio))
 
 
 def _best_f1(
@@ -145,8 +123,7 @@ def oracle_best_f1_threshold(
         candidate value below the predicted set (so a score equal to it is not predicted); ties in F1
         keep the highest threshold.
     """
-    s = _scores(scores, "scores")
-    y = _labels(labels, s.size)
+    y, s = labels_and_scores(labels, scores)
     total_pos = float(np.count_nonzero(y))
     if total_pos == 0:
         raise ValueError("oracle_best_f1_threshold: labels contain no anomaly, F1 is undefined")
