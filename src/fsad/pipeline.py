@@ -38,11 +38,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         with open_dict(cfg):
             cfg.paths.output_dir = str(run_dir)
     _prepare(cfg, run_dir)
-    datamodule: TimeSeriesDataModule = instantiate(cfg.data, _convert_="all")
-    model: AnomalyDetector = instantiate(cfg.model, _convert_="all")
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    datamodule, model, trainer, loggers = _build(cfg, callbacks)
 
     started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
@@ -69,10 +66,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise FileNotFoundError(f"ckpt_path={ckpt}: no such checkpoint file")
     run_dir = Path(cfg.paths.output_dir)
     _prepare(cfg, run_dir)
-    datamodule: TimeSeriesDataModule = instantiate(cfg.data, _convert_="all")
-    model: AnomalyDetector = instantiate(cfg.model, _convert_="all")
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=[], logger=loggers or False)
+    datamodule, model, trainer, loggers = _build(cfg, callbacks=[])
     return score_and_report(cfg, trainer, model, datamodule, str(ckpt), run_dir, loggers, {})
 
 
@@ -126,7 +120,7 @@ def collect_scores(model: AnomalyDetector, datamodule: TimeSeriesDataModule) -> 
     per_step = {}
     for name, (starts, window_scores) in model.scored.items():
         per_step[name] = assemble_scores(starts, window_scores, len(datamodule.splits[name].values))
-    train_starts, train_windows = model.scored["train"]
+    train_windows = model.scored["train"][1]
     return ScoreSet(
         train=per_step["train"], train_windows=train_windows.reshape(-1), test=per_step["test"],
         test_labels=datamodule.splits["test"].labels.astype(np.int64), val=per_step.get("val"),
@@ -153,6 +147,15 @@ def resolve_ckpt_path(ckpt_path: str | None, run_dir: Path) -> str | None:
     if not candidates:
         raise FileNotFoundError(f"ckpt_path=last: no unfinished run with checkpoints/last.ckpt under {run_dir.parent}")
     return str(max(candidates, key=lambda p: p.stat().st_mtime))
+
+
+def _build(cfg: DictConfig, callbacks: list) -> tuple[TimeSeriesDataModule, AnomalyDetector, L.Trainer, list]:
+    """Instantiate the configured DataModule, method, loggers and Trainer (with ``callbacks``)."""
+    datamodule: TimeSeriesDataModule = instantiate(cfg.data, _convert_="all")
+    model: AnomalyDetector = instantiate(cfg.model, _convert_="all")
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    return datamodule, model, trainer, loggers
 
 
 def _start_epoch(ckpt_path: str | None) -> int:

@@ -64,8 +64,8 @@ def build_report(
     spot_q: float = 1e-3,
     spot_level: float = 0.98,
     spot_stream: bool = False,
-) -> dict[str, float]:
-    """Compute every metric of the module docstring; returns a flat dict of floats.
+) -> dict[str, float | str]:
+    """Compute every metric of the module docstring; returns a flat dict of floats (plus ``error/<s>`` strings).
 
     A strategy that cannot produce a threshold (e.g. SPOT with too few peaks) gets ``threshold/<s> = NaN`` and
     ``error/<s>`` = the reason, and the other strategies are still evaluated.
