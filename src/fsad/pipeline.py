@@ -88,6 +88,7 @@ def score_and_report(cfg: DictConfig, trainer: L.Trainer, model: AnomalyDetector
     report: dict[str, Any] = build_report(
         scores, strategies=list(ev.strategies), anomaly_ratio=float(ev.anomaly_ratio), vus_window=int(ev.vus_window),
         spot_q=float(ev.spot.q), spot_level=float(ev.spot.level), spot_stream=bool(ev.spot.stream),
+        entities=_test_entities(datamodule) if ev.get("per_entity") else None,
     )
     report.update(extra)
     report.update({
@@ -119,12 +120,21 @@ def collect_scores(model: AnomalyDetector, datamodule: TimeSeriesDataModule) -> 
     """Reassemble the window scores gathered by the model into per-step arrays aligned with each split."""
     per_step = {}
     for name, (starts, window_scores) in model.scored.items():
-        per_step[name] = assemble_scores(starts, window_scores, len(datamodule.splits[name].values))
+        per_step[name] = assemble_scores(starts, window_scores, datamodule.scored_length(name))
     train_windows = model.scored["train"][1]
     return ScoreSet(
         train=per_step["train"], train_windows=train_windows.reshape(-1), test=per_step["test"],
-        test_labels=datamodule.splits["test"].labels.astype(np.int64), val=per_step.get("val"),
+        test_labels=datamodule.scored_labels().astype(np.int64), val=per_step.get("val"),
     )
+
+
+def _test_entities(datamodule: TimeSeriesDataModule) -> list[tuple[str, int, int]]:
+    """``(name, start, end)`` test ranges of the record's entities (e.g. SMD machines); error when it has none."""
+    entities = datamodule.record.meta.get("entities") if datamodule.record is not None else None
+    if not entities:
+        raise ValueError(f"evaluation.per_entity=true but {datamodule.record.source} has no entities "
+                         "(only multi-entity benchmarks such as SMD's raw layout have them)")
+    return [(e["name"], *e["test"]) for e in entities]
 
 
 def resolve_ckpt_path(ckpt_path: str | None, run_dir: Path) -> str | None:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.conftest import PROJECT_ROOT
 from tests.pipeline.helpers import TINY
@@ -50,4 +51,6 @@ def test_multirun_runs_every_job_and_survives_a_failing_one(tmp_path: Path):
     for job in (0, 2):
         assert (tmp_path / str(job) / "metrics.json").is_file()
     assert (tmp_path / "1" / "failed.json").is_file()
+    ok = [json.loads((tmp_path / str(job) / "metrics.json").read_text()) for job in (0, 2)]
+    assert summary["mean"]["test/vus_pr"] == pytest.approx((ok[0]["test/vus_pr"] + ok[1]["test/vus_pr"]) / 2)
     assert "1 of 3 jobs did not finish" in proc.stdout + proc.stderr

@@ -43,6 +43,27 @@ class NASADataModule(TimeSeriesDataModule):
         return load_nasa(self.root, self.spacecraft, layout=self.layout)
 
 
+class SMDDataModule(TimeSeriesDataModule):
+    """SMD: OmniAnomaly raw layout (one machine, a list, or all concatenated) or the Anomaly-Transformer npy files.
+
+    Args:
+        root: folder holding ``ServerMachineDataset/`` or ``SMD_*.npy`` (see :mod:`fsad.data.sources.smd`).
+        machines: ``all``, ``machine-1-2`` or a list of names (raw layout).
+        layout: ``auto`` | ``omnianomaly`` | ``numpy``.
+    """
+
+    dataset = "smd"
+
+    def __init__(self, root: str, machines: str | list[str] = "all", layout: str = "auto", **kwargs):
+        super().__init__(**kwargs)
+        self.root, self.machines, self.layout = Path(root), machines, layout
+
+    def load_record(self) -> SeriesRecord:
+        from fsad.data.sources.smd import load_smd
+
+        return load_smd(self.root, self.machines, layout=self.layout)
+
+
 class NumpyLayoutDataModule(TimeSeriesDataModule):
     """Any benchmark in the Anomaly-Transformer layout ``<root>/<name>_{train,test,test_label}.npy`` (e.g. SMD)."""
 
@@ -64,7 +85,7 @@ class PSMDataModule(TimeSeriesDataModule):
         self.root, self.missing = Path(root), missing
 
     def load_record(self) -> SeriesRecord:
-        from fsad.data.sources.tabular import load_psm
+        from fsad.data.sources.psm import load_psm
 
         return load_psm(self.root, missing=self.missing)
 
@@ -77,6 +98,6 @@ class SWaTDataModule(TimeSeriesDataModule):
         self.root, self.layout, self.missing = Path(root), layout, missing
 
     def load_record(self) -> SeriesRecord:
-        from fsad.data.sources.tabular import load_swat
+        from fsad.data.sources.swat import load_swat
 
         return load_swat(self.root, layout=self.layout, missing=self.missing)

@@ -6,6 +6,10 @@ Keys (all floats):
   adjustment), ``test/s/{precision_pa,recall_pa,f1_pa}`` (point-adjusted), ``test/s/{aff_precision,aff_recall,
   aff_f1}`` (affiliation), ``test/s/range_f1``, ``test/s/event_f1``.
 
+- with ``entities`` (e.g. the machines of SMD): ``entity/<name>/<metric>`` for every metric above except the
+  thresholds, computed on that entity's test steps with the global thresholds, and ``entity_mean/<metric>``, their
+  mean over the entities that contain anomalies (entities without any are listed in ``entity/skipped``).
+
 Strategies (see :mod:`fsad.evaluation.thresholds`): ``paper`` sees test scores (not labels), ``train_percentile``
 and ``spot`` see only training / validation scores, ``oracle`` sees test labels and is an upper bound only.
 """
@@ -64,24 +68,21 @@ def build_report(
     spot_q: float = 1e-3,
     spot_level: float = 0.98,
     spot_stream: bool = False,
+    entities: list[tuple[str, int, int]] | None = None,
 ) -> dict[str, float | str]:
     """Compute every metric of the module docstring; returns a flat dict of floats (plus ``error/<s>`` strings).
 
     A strategy that cannot produce a threshold (e.g. SPOT with too few peaks) gets ``threshold/<s> = NaN`` and
-    ``error/<s>`` = the reason, and the other strategies are still evaluated.
+    ``error/<s>`` = the reason, and the other strategies are still evaluated. ``entities``: ``(name, start, end)``
+    test ranges (end exclusive) for per-entity metrics.
     """
     labels, test = scores.test_labels.astype(np.int64), scores.test
     if len(labels) != len(test):
         raise ValueError(f"test labels have {len(labels)} steps but test scores have {len(test)}")
     if not np.isfinite(test).all():
         raise ValueError(f"test scores contain {int((~np.isfinite(test)).sum())} NaN/inf values")
-    report: dict[str, float | str] = {
-        "test/auc_roc": M.auc_roc(labels, test),
-        "test/auc_pr": M.auc_pr(labels, test),
-        "test/vus_roc": M.vus_roc(labels, test, window=vus_window),
-        "test/vus_pr": M.vus_pr(labels, test, window=vus_window),
-        "test/anomaly_ratio": float(labels.mean()),
-    }
+    report: dict[str, float | str] = {f"test/{k}": v for k, v in ranking_metrics(labels, test, vus_window).items()}
+    thresholds: dict[str, float] = {}
     for strategy in strategies:
         try:
             threshold = compute_threshold(
@@ -95,8 +96,48 @@ def build_report(
             report[f"threshold/{strategy}"] = float("nan")
             report[f"error/{strategy}"] = str(err)
             continue
-        report[f"threshold/{strategy}"] = float(threshold)
-        pred = (test > threshold).astype(np.int64)
-        report[f"test/{strategy}/predicted_ratio"] = float(pred.mean())
-        report.update({f"test/{strategy}/{k}": v for k, v in thresholded_metrics(labels, pred).items()})
+        report[f"threshold/{strategy}"] = thresholds[strategy] = float(threshold)
+        report.update({f"test/{strategy}/{k}": v for k, v in strategy_metrics(labels, test, threshold).items()})
+    if entities:
+        report.update(entity_metrics(labels, test, thresholds, entities, vus_window))
     return report
+
+
+def ranking_metrics(labels: np.ndarray, scores: np.ndarray, vus_window: int) -> dict[str, float]:
+    """Threshold-free metrics of (T,) scores against (T,) 0/1 labels, plus the anomaly ratio."""
+    return {
+        "auc_roc": M.auc_roc(labels, scores),
+        "auc_pr": M.auc_pr(labels, scores),
+        "vus_roc": M.vus_roc(labels, scores, window=vus_window),
+        "vus_pr": M.vus_pr(labels, scores, window=vus_window),
+        "anomaly_ratio": float(labels.mean()),
+    }
+
+
+def strategy_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """The predicted ratio and :func:`thresholded_metrics` of ``scores > threshold``."""
+    pred = (scores > threshold).astype(np.int64)
+    return {"predicted_ratio": float(pred.mean()), **thresholded_metrics(labels, pred)}
+
+
+def entity_metrics(labels: np.ndarray, scores: np.ndarray, thresholds: dict[str, float],
+                   entities: list[tuple[str, int, int]], vus_window: int) -> dict[str, float | str]:
+    """Per-entity metrics (keys ``entity/<name>/...``) and their mean (``entity_mean/...``), see module docstring."""
+    out: dict[str, float | str] = {}
+    per_entity, skipped = [], []
+    for name, start, end in entities:
+        y, s = labels[start:end], scores[start:end]
+        if not y.any():
+            skipped.append(name)
+            continue
+        values = dict(ranking_metrics(y, s, vus_window))
+        for strategy, threshold in thresholds.items():
+            values.update({f"{strategy}/{k}": v for k, v in strategy_metrics(y, s, threshold).items()})
+        out.update({f"entity/{name}/{k}": v for k, v in values.items()})
+        per_entity.append(values)
+    for key in per_entity[0] if per_entity else ():
+        out[f"entity_mean/{key}"] = float(np.mean([values[key] for values in per_entity]))
+    out["entity/count"] = float(len(per_entity))
+    if skipped:
+        out["entity/skipped"] = ",".join(skipped)
+    return out

@@ -47,7 +47,8 @@ def _is_multirun() -> bool:
 
 class SweepSummary(Callback):
     """At the end of a multirun, write ``<sweep dir>/sweep_summary.json``: each job's overrides, status and
-    metrics (or error), and print one line per job."""
+    metrics (or error), and the mean of every metric over the finished jobs (e.g. one job per SMD machine gives the
+    OmniAnomaly per-machine average); print one line per job."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -64,10 +65,20 @@ class SweepSummary(Callback):
             else:
                 entry.update(status="incomplete")
             jobs.append(entry)
-        write_json(sweep_dir / "sweep_summary.json", {"jobs": jobs})
+        write_json(sweep_dir / "sweep_summary.json", {"jobs": jobs, "mean": mean_metrics(jobs)})
         failed = [j for j in jobs if j["status"] != "ok"]
         for job in jobs:
             detail = job.get("error") or f"test/vus_pr={job.get('metrics', {}).get('test/vus_pr', float('nan')):.4f}"
             log.info("job %d [%s] %s: %s", job["job"], job["status"], " ".join(job["overrides"]), detail)
         if failed:
             log.warning("%d of %d jobs did not finish; see %s", len(failed), len(jobs), sweep_dir / "sweep_summary.json")
+
+
+def mean_metrics(jobs: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean of each numeric metric over the jobs with status ``ok`` that report it (NaN values ignored)."""
+    values: dict[str, list[float]] = {}
+    for job in jobs:
+        for key, value in job.get("metrics", {}).items() if job["status"] == "ok" else ():
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+                values.setdefault(key, []).append(float(value))
+    return {key: sum(v) / len(v) for key, v in sorted(values.items())}

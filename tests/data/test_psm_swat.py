@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from fsad.data.record import DataValidationError
-from fsad.data.sources.tabular import load_psm, load_swat
+from fsad.data.sources.psm import load_psm
+from fsad.data.sources.swat import load_swat
 
 
 def write_psm(root: Path, train: np.ndarray, test: np.ndarray, labels: np.ndarray) -> None:

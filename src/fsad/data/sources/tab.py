@@ -1,0 +1,230 @@
+"""TAB-format benchmarks (the layout of TAB, CATCH and RED-F: one long-format CSV per dataset plus a meta table).
+
+Layout (``root`` is TAB's ``dataset/anomaly_detect`` or the ``dataset/tab`` folder of CATCH/RED-F)::
+
+    <root>/DETECT_META.csv          one row per series file; columns used: file_name (e.g. "MSL.csv"),
+                                    train_lens (rows of the training split), if_univariate (True/False);
+                                    every other column (length, dataset_name, freq, anomaly_ratio, ...) is kept
+                                    in meta only where noted and otherwise ignored
+    <root>/multi_ts/<file_name>     multivariate series (CATCH / VAN-AD / RED-F layout)
+    <root>/uni_ts/<file_name>       univariate series (same repos)
+    <root>/data/<file_name>         TAB's own release puts every series here
+    <root>/<file_name>              TFB's LocalDataSource reads the folder itself
+
+The folders are searched in that order, starting with the one ``if_univariate`` points to. Each series file is a
+long table with the columns ``date,data,cols`` (one row per (date, channel) value); the rows whose ``cols`` is
+``label`` carry the 0/1 point label. A file without a ``date`` column (TFB allows ``data,cols`` only) is read by the
+position of each value inside its channel's block.
+
+Pivot to wide (T, C+1), the convention of TAB's ``read_data`` (TFB ``ts_benchmark/data/utils.py``): rows are the
+dates in order of first appearance in the file (TAB takes the first channel's block as written, which is the same
+order once every channel is known to have every date; dates are never re-sorted), channels in order of first
+appearance of their ``cols`` value. TAB renames the *last* column to ``label``; here the column named ``label``
+is the label wherever it stands, and only a file without one falls back to the last column (recorded in
+``meta['label_column']``). The first ``train_lens`` rows are the training split, the rest is test.
+
+This module also holds the two helpers the NAB and UCR loaders share: :func:`split_at` and :func:`name_list`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from fsad.data.record import DataValidationError, SeriesRecord
+from fsad.data.sources.tabular import Numeric, binary_labels, make_record, numeric_matrix, read_csv, require_folder
+
+TAB_FOLDERS = ("multi_ts", "uni_ts", "data", ".")
+LABEL = "label"
+
+
+class Split(NamedTuple):
+    """A series cut at a training length.
+
+    Attributes:
+        train: (T_train, C) float64 values of the rows before the cut.
+        test: (T_test, C) float64 values of the rows from the cut on.
+        train_labels: (T_train,) int8 labels of the training rows (kept for counting, not used for training).
+        test_labels: (T_test,) int8 labels of the test rows.
+    """
+
+    train: np.ndarray
+    test: np.ndarray
+    train_labels: np.ndarray
+    test_labels: np.ndarray
+
+
+def split_at(numeric: Numeric, labels: np.ndarray, train_len: int, n_rows: int, source: Path | str,
+             field: str) -> Split:
+    """Cut a cleaned table at ``train_len`` rows of the *original* file.
+
+    ``numeric`` comes from :func:`numeric_matrix` (its ``rows`` map kept rows to file rows, so a ``drop`` policy
+    keeps the cut where the file puts it); ``labels`` is (n_rows,) int8, one per file row. ``field`` names the
+    setting in the error raised when ``train_len`` is not strictly between 0 and ``n_rows``.
+    """
+    if not 0 < train_len < n_rows:
+        raise DataValidationError(f"{source}: field '{field}' gives a training length of {train_len} rows; "
+                                  f"expected strictly between 0 and the series length {n_rows}")
+    in_train = numeric.rows < train_len
+    kept = labels[numeric.rows].astype(np.int8)
+    return Split(numeric.values[in_train], numeric.values[~in_train], kept[in_train], kept[~in_train])
+
+
+def name_list(names: list[str] | np.ndarray, limit: int = 5) -> str:
+    """``"a, b, c (and 7 more)"``: a few of ``names`` for an error message."""
+    names = [str(n) for n in names]
+    shown = ", ".join(names[:limit]) or "none"
+    return shown + (f" (and {len(names) - limit} more)" if len(names) > limit else "")
+
+
+def load_tab(root: str | Path, name: str, meta_file: str = "DETECT_META.csv", missing: str = "error") -> SeriesRecord:
+    """Read the TAB-format series ``name`` (``"MSL.csv"`` or ``"MSL"``) below ``root``.
+
+    Returns a record with train (train_lens, C), test (T - train_lens, C), test_labels (T - train_lens,) and the
+    C channel names in order of first appearance (the label column excluded). ``missing`` = error | ffill | zero |
+    drop applies to empty ``data`` cells (see :func:`numeric_matrix`); a (date, channel) pair absent from the file is
+    always an error.
+    """
+    root = require_folder(root, "TAB", (meta_file, "multi_ts/<file_name>"))
+    row = _meta_row(root / meta_file, name)
+    file_name = str(row["file_name"]).strip()
+    univariate = _flag(row.get("if_univariate"), root / meta_file, file_name)
+    train_len = _integer(row["train_lens"], root / meta_file, file_name, "train_lens")
+    path = _series_path(root, file_name, univariate)
+    wide, dates = _pivot(read_csv(path), path)
+    label_column = _label_column(list(wide.columns), path)
+    features = wide.drop(columns=label_column)
+    _check_univariate(univariate, features.shape[1], path, root / meta_file)
+    numeric = numeric_matrix(features, path, missing)
+    labels = binary_labels(wide[label_column].to_numpy(), path, len(wide))
+    split = split_at(numeric, labels, train_len, len(wide), path, "train_lens")
+    return make_record(split.train, split.test, split.test_labels, list(features.columns), path, "tab",
+                       numeric.changed, dataset=file_name, meta_file=str(root / meta_file), train_lens=train_len,
+                       n_rows=len(wide), label_column=label_column, if_univariate=univariate,
+                       meta_length=_optional_int(row.get("length")), first_date=str(dates[0]),
+                       first_test_date=str(dates[train_len]), train_anomalies=int(split.train_labels.sum()))
+
+
+def _meta_row(path: Path, name: str) -> dict:
+    """The meta-table row whose ``file_name`` is ``name`` (``.csv`` added when missing)."""
+    meta = read_csv(path)
+    for column in ("file_name", "train_lens"):
+        if column not in meta.columns:
+            raise DataValidationError(f"{path}: no column '{column}'; expected the columns file_name, "
+                                      f"if_univariate, train_lens (found {name_list(list(meta.columns), 10)})")
+    wanted = Path(str(name)).name
+    wanted = wanted if wanted.endswith(".csv") else wanted + ".csv"
+    files = meta["file_name"].astype(str).str.strip()
+    rows = meta[files == wanted]
+    if len(rows) == 0:
+        raise DataValidationError(f"{path}: no row with file_name '{wanted}'; available: {name_list(files.tolist())}")
+    if len(rows) > 1:
+        raise DataValidationError(f"{path}: {len(rows)} rows with file_name '{wanted}'; expected exactly one")
+    return rows.iloc[0].to_dict()
+
+
+def _flag(value, path: Path, file_name: str) -> bool | None:
+    """``if_univariate`` as a bool (True/False, 1/0, any case); None when the column or the value is absent."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    text = str(value).strip().lower()
+    if text in ("true", "1", "1.0"):
+        return True
+    if text in ("false", "0", "0.0"):
+        return False
+    raise DataValidationError(f"{path}: field 'if_univariate'={value!r} for '{file_name}'; expected True or False")
+
+
+def _integer(value, path: Path, file_name: str, field: str) -> int:
+    """An integer-valued meta field; DataValidationError naming the file, the row and the field otherwise."""
+    number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+    if pd.isna(number) or float(number) != int(number):
+        raise DataValidationError(f"{path}: field '{field}'={value!r} for '{file_name}'; expected an integer")
+    return int(number)
+
+
+def _optional_int(value) -> int | None:
+    number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+    return None if pd.isna(number) else int(number)
+
+
+def _series_path(root: Path, file_name: str, univariate: bool | None) -> Path:
+    """The first existing ``<root>/<folder>/<file_name>``; the preferred folder follows ``if_univariate``."""
+    folders = list(TAB_FOLDERS)
+    if univariate:
+        folders[0], folders[1] = folders[1], folders[0]
+    candidates = [(root if folder == "." else root / folder) / file_name for folder in folders]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise DataValidationError(f"{root}: series file '{file_name}' not found; looked for "
+                              f"{', '.join(str(p.relative_to(root)) for p in candidates)}")
+
+
+def _pivot(frame: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """Long ``date,data,cols`` rows to a wide (T, K) frame (rows and columns in order of first appearance).
+
+    Returns the frame and the (T,) dates. Raises when a (date, column) pair is missing or repeated.
+    """
+    for column in ("data", "cols"):
+        if column not in frame.columns:
+            raise DataValidationError(f"{path}: no column '{column}'; expected the long format date,data,cols "
+                                      f"(found {name_list(list(frame.columns), 10)})")
+    cols = frame["cols"].astype(str)
+    keys = frame["date"] if "date" in frame.columns else cols.groupby(cols, sort=False).cumcount()
+    row_of, dates = pd.factorize(keys, sort=False)
+    col_of, names = pd.factorize(cols, sort=False)
+    if (row_of < 0).any():
+        raise DataValidationError(f"{path}: field 'date' is empty in row {int(np.argmax(row_of < 0))}; "
+                                  "expected a date on every row")
+    cell = row_of.astype(np.int64) * len(names) + col_of
+    _check_unique(cell, dates, names, path)
+    try:
+        data = frame["data"].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise DataValidationError(f"{path}: field 'data' has non-numeric values ({err}); expected numbers") from err
+    values = np.full(len(dates) * len(names), np.nan)
+    values[cell] = data
+    present = np.zeros(len(values), dtype=bool)
+    present[cell] = True
+    _check_complete(present.reshape(len(dates), len(names)), dates, names, path)
+    wide = pd.DataFrame(values.reshape(len(dates), len(names)), columns=list(names))
+    return wide, np.asarray(dates)
+
+
+def _check_unique(cell: np.ndarray, dates, names, path: Path) -> None:
+    repeated = pd.Series(cell).duplicated().to_numpy()
+    if repeated.any():
+        first = int(cell[np.argmax(repeated)])
+        date, column = dates[first // len(names)], names[first % len(names)]
+        raise DataValidationError(f"{path}: column '{column}' has more than one value at date '{date}' "
+                                  f"({int(repeated.sum())} repeated (date, column) pairs in all); "
+                                  "expected one value per date and column")
+
+
+def _check_complete(present: np.ndarray, dates, names, path: Path) -> None:
+    if present.all():
+        return
+    t, k = np.argwhere(~present)[0]
+    raise DataValidationError(f"{path}: column '{names[k]}' has no value at date '{dates[t]}' "
+                              f"({int((~present).sum())} (date, column) pairs missing in all); "
+                              "expected every column at every date")
+
+
+def _label_column(columns: list[str], path: Path) -> str:
+    """The ``label`` column (any case); without one, the last column (TAB's ``read_data`` convention)."""
+    for column in columns:
+        if column.strip().lower() == LABEL:
+            return column
+    if len(columns) < 2:
+        raise DataValidationError(f"{path}: only the column '{columns[0]}'; expected channel(s) plus a 'label' column")
+    return columns[-1]
+
+
+def _check_univariate(univariate: bool | None, n_channels: int, path: Path, meta: Path) -> None:
+    if univariate and n_channels != 1:
+        raise DataValidationError(f"{path}: {n_channels} channels but {meta} says if_univariate=True; "
+                                  "expected one channel plus the label")

@@ -1,0 +1,42 @@
+"""The flat report: global metrics, and per-entity metrics at the global thresholds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fsad.evaluation import metrics as M
+from fsad.evaluation.report import ScoreSet, build_report
+
+
+def make_scores() -> ScoreSet:
+    # entity a = steps 0..9 (anomaly at 2-3, scored high), entity b = 10..19 (anomaly at 15, missed),
+    # entity c = 20..24 (no anomaly)
+    labels = np.zeros(25, dtype=np.int64)
+    labels[[2, 3, 15]] = 1
+    test = np.full(25, 0.1)
+    test[[2, 3]] = 0.9
+    test[12] = 0.8
+    return ScoreSet(train=np.linspace(0, 0.5, 50), train_windows=np.linspace(0, 0.5, 50), test=test,
+                    test_labels=labels)
+
+
+def test_entity_metrics_use_the_global_threshold_and_average_entities_with_anomalies():
+    scores = make_scores()
+    report = build_report(scores, strategies=["train_percentile"], anomaly_ratio=10.0, vus_window=2,
+                          entities=[("a", 0, 10), ("b", 10, 20), ("c", 20, 25)])
+    threshold = report["threshold/train_percentile"]
+    assert threshold == pytest.approx(np.percentile(scores.train, 90))
+    assert report["entity/a/train_percentile/f1"] == pytest.approx(1.0)  # predicts 2, 3 exactly
+    assert report["entity/b/train_percentile/f1"] == pytest.approx(0.0)  # predicts 12, truth 15
+    assert report["entity/b/train_percentile/precision"] == pytest.approx(0.0)
+    assert report["entity_mean/train_percentile/f1"] == pytest.approx(0.5)
+    assert report["entity/a/auc_roc"] == pytest.approx(M.auc_roc(scores.test_labels[:10], scores.test[:10]))
+    assert report["entity_mean/auc_roc"] == pytest.approx(
+        (M.auc_roc(scores.test_labels[:10], scores.test[:10]) + M.auc_roc(scores.test_labels[10:20],
+                                                                          scores.test[10:20])) / 2)
+    assert report["entity/count"] == 2.0 and report["entity/skipped"] == "c"
+    assert not any(k.startswith("entity/c/") for k in report)
+    # the global metrics are unchanged by asking for entities
+    plain = build_report(scores, strategies=["train_percentile"], anomaly_ratio=10.0, vus_window=2)
+    assert {k: v for k, v in report.items() if not k.startswith("entity")} == plain
