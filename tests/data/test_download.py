@@ -11,6 +11,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from fsad.data import download
@@ -113,6 +114,9 @@ def test_pinned_download_then_second_call_is_offline_and_keeps_files(server, roo
     assert paths == [root / "a.txt", root / "sub" / "dir" / "b.bin"]
     assert tree(root) == {"a.txt": a, "sub/dir/b.bin": b}
     assert server.requests == ["/x/a.txt", "/y/b.bin"]
+    (root / "plain").write_bytes(b"")  # downloaded files get the umask's usual mode, not a temp file's 0600
+    assert (root / "a.txt").stat().st_mode & 0o777 == (root / "plain").stat().st_mode & 0o777
+    (root / "plain").unlink()
 
     server.stop()
     (root / "a.txt").write_bytes(b"edited by hand")  # existing files are neither re-verified nor overwritten
@@ -361,3 +365,38 @@ def test_remote_file_rejects_bad_entries():
         RemoteFile("a.txt", "http://x", "ABC")
     with pytest.raises(ValueError, match="needs members, target and marker"):
         RemoteFile("a.zip", "http://x", None, extract="zip")
+
+
+# ------------------------------------------------------------------------------------------- through the DataModule
+
+
+def test_datamodule_downloads_then_loads_the_benchmark(server, root):
+    """``data=ucr data.download=true`` with a mirror: prepare_data fetches the archive, setup reads the series."""
+    from hydra.utils import instantiate
+
+    from tests.pipeline.helpers import compose_cfg
+
+    folder = "AnomalyDatasets_2021/UCR_TimeSeriesAnomalyDatasets2021/FilesAreInHere/UCR_Anomaly_FullData/"
+    marker = "001_UCR_Anomaly_DISTORTED1sddb40_35000_52000_52620.txt"
+    series = "135_UCR_Anomaly_Toy_300_350_359.txt"
+    values = np.sin(np.arange(500) / 5.0)
+    server.put("UCR_TimeSeriesAnomalyDatasets2021.zip", make_zip({
+        folder + marker: b"1.0\n", folder + series: "\n".join(f"{v:.6f}" for v in values).encode()}))
+    cfg = compose_cfg("train", ["data=ucr", f"data.root={root}", "data.download=true", f"data.mirror={server.url}",
+                                "data.series=135", "data.window=50"], root.parent / "run")
+    datamodule = instantiate(cfg.data, _convert_="all")
+    datamodule.prepare_data()
+    datamodule.setup()
+    assert datamodule.splits["test"].values.shape == (200, 1)
+    assert np.flatnonzero(datamodule.splits["test"].labels).tolist() == list(range(49, 59))  # 1-based 350..359
+    requests = len(server.requests)
+    datamodule.prepare_data()  # already there: no network
+    assert len(server.requests) == requests
+
+
+def test_datamodule_for_request_only_data_explains_where_to_ask(tmp_path):
+    from fsad.data.benchmarks import SWaTDataModule
+
+    datamodule = SWaTDataModule(root=str(tmp_path / "SWaT"), n_channels=51, window=10, download=True)
+    with pytest.raises(DownloadError, match="(?i)itrust"):
+        datamodule.prepare_data()

@@ -26,7 +26,7 @@ import http.client
 import logging
 import os
 import re
-import tempfile
+import secrets
 import time
 import urllib.error
 import urllib.request
@@ -147,10 +147,9 @@ def _url(file: RemoteFile, mirror: str | None) -> str:
 def _atomic(dest: Path) -> Iterator[BinaryIO]:
     """Yield a temp file next to ``dest``; move it onto ``dest`` if the block succeeds, delete it otherwise."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".part-")
-    tmp = Path(name)
+    tmp = dest.with_name(f"{dest.name}.part-{secrets.token_hex(6)}")
     try:
-        with os.fdopen(fd, "wb") as out:
+        with open(tmp, "xb") as out:  # not mkstemp: its 0600 mode would stick to the final file
             yield out
         os.replace(tmp, dest)
     finally:

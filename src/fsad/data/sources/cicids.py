@@ -112,7 +112,8 @@ def _read_all(paths: list[Path]) -> tuple[list[pd.DataFrame], int]:
 
 def _feature_columns(frames: list[pd.DataFrame], path: Path, drop_columns) -> tuple[list[str], list[str]]:
     """(feature columns, dropped columns): numeric columns not named in the always- or ``drop_columns`` lists."""
-    excluded = {c.strip().casefold() for c in (*LABEL_DERIVED_COLUMNS, CICIDS_TIME, *drop_columns)}
+    names = (drop_columns,) if isinstance(drop_columns, str) else tuple(drop_columns)
+    excluded = {str(c).strip().casefold() for c in (*LABEL_DERIVED_COLUMNS, CICIDS_TIME, *names)}
     first = frames[0]
     features, dropped = [], []
     for column in first.columns:

@@ -63,11 +63,12 @@ def load_nab(root: str | Path, series: str, train_fraction: float = PROBATION_PE
     n_rows = len(frame)
     train_len = int(n_rows * train_fraction)
     split = split_at(numeric, labels, train_len, n_rows, path, "train_fraction")
+    first_test = str(pd.Timestamp(stamps[train_len]))
     return make_record(split.train, split.test, split.test_labels, ["value"], path, "nab", numeric.changed,
                        series=key, category=key.split("/")[0], n_rows=n_rows, train_fraction=train_fraction,
                        train_len=train_len, n_windows=len(windows), windows=[list(w) for w in windows],
-                       train_anomalies=int(split.train_labels.sum()), nab_probationary_rows=nab_probationary_rows(n_rows),
-                       first_test_timestamp=str(pd.Timestamp(stamps[train_len])))
+                       train_anomalies=int(split.train_labels.sum()), first_test_timestamp=first_test,
+                       nab_probationary_rows=nab_probationary_rows(n_rows))
 
 
 def nab_probationary_rows(n_rows: int, percent: float = PROBATION_PERCENT) -> int:

@@ -4,8 +4,8 @@ Layout (``root`` is TAB's ``dataset/anomaly_detect`` or the ``dataset/tab`` fold
 
     <root>/DETECT_META.csv          one row per series file; columns used: file_name (e.g. "MSL.csv"),
                                     train_lens (rows of the training split), if_univariate (True/False);
-                                    every other column (length, dataset_name, freq, anomaly_ratio, ...) is kept
-                                    in meta only where noted and otherwise ignored
+                                    length is kept as meta['meta_length']; other columns (dataset_name,
+                                    freq, anomaly_ratio, ...) are ignored
     <root>/multi_ts/<file_name>     multivariate series (CATCH / VAN-AD / RED-F layout)
     <root>/uni_ts/<file_name>       univariate series (same repos)
     <root>/data/<file_name>         TAB's own release puts every series here
