@@ -71,3 +71,32 @@ def test_swat_both_conventions_give_the_same_arrays(tmp_path: Path):
     assert a.channel_names == b.channel_names == cols
     with pytest.raises(DataValidationError, match="layout"):
         load_swat(dc, layout="other")
+
+
+def test_swat_itrust_export_with_grouping_row_and_misspelt_attack(tmp_path: Path):
+    """The owner's export: a grouping row above the header, spaced names, 'Normal'/'Attack'/'A ttack' labels."""
+    header = " Timestamp,FIT101,LIT101, MV101,Normal/Attack"
+    normal = [",P1,P1,P1,", header,
+              " 28/12/2015 10:00:00 AM,2.4,522.8,2,Normal",
+              " 28/12/2015 10:00:01 AM,2.5,522.9,2,Normal",
+              " 28/12/2015 10:00:02 AM,,523.0,2,Normal"]
+    attack = [header,
+              " 28/12/2015 10:00:00 AM,2.1,500.0,1,Normal",
+              " 28/12/2015 10:00:01 AM,0.0,501.0,1,Attack",
+              " 28/12/2015 10:00:02 AM,0.0,502.0,1,A ttack"]
+    (tmp_path / "SWaT_Dataset_Normal_v1.csv").write_text("\n".join(normal) + "\n")
+    (tmp_path / "SWaT_Dataset_Attack_v0.csv").write_text("\n".join(attack) + "\n")
+    record = load_swat(tmp_path, layout="itrust", missing="ffill")
+    assert record.channel_names == ["FIT101", "LIT101", "MV101"]
+    np.testing.assert_allclose(record.train, [[2.4, 522.8, 2], [2.5, 522.9, 2], [2.5, 523.0, 2]], rtol=1e-6)
+    assert record.test_labels.tolist() == [0, 1, 1]
+    assert record.meta["missing_values_filled"] == 1
+    dropped = load_swat(tmp_path, layout="itrust", missing="drop")
+    assert dropped.train.shape == (2, 3) and dropped.meta["missing_values_filled"] == 1
+    (tmp_path / "SWaT_Dataset_Attack_v0.csv").write_text(header + "\n x,1,2,3,Unknown\n")
+    with pytest.raises(DataValidationError, match=r"SWaT_Dataset_Attack_v0.csv: field 'Normal/Attack' has values "
+                                                   r"\['unknown'\]; expected Normal or Attack"):
+        load_swat(tmp_path, layout="itrust", missing="zero")
+    (tmp_path / "SWaT_Dataset_Attack_v0.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(DataValidationError, match="no header line with a 'Normal/Attack' column"):
+        load_swat(tmp_path, layout="itrust")
