@@ -45,11 +45,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
     fit_seconds = time.perf_counter() - started
 
-    checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
-    score_ckpt = None
-    if checkpoint is not None:
-        best, last = checkpoint.best_model_path, Path(checkpoint.dirpath or "") / "last.ckpt"
-        score_ckpt = best if cfg.get("score_ckpt", "best") == "best" and best else (str(last) if last.is_file() else None)
+    score_ckpt = _scoring_checkpoint(trainer, cfg.get("score_ckpt", "best"))
     extra = {
         "time/fit_seconds": fit_seconds,
         "time/epochs": float(trainer.current_epoch),
@@ -126,6 +122,16 @@ def collect_scores(model: AnomalyDetector, datamodule: TimeSeriesDataModule) -> 
         train=per_step["train"], train_windows=train_windows.reshape(-1), test=per_step["test"],
         test_labels=datamodule.scored_labels().astype(np.int64), val=per_step.get("val"),
     )
+
+
+def _scoring_checkpoint(trainer: L.Trainer, which: str) -> str | None:
+    """The best checkpoint by the monitored metric (``which="best"``, if any), else ``checkpoints/last.ckpt``."""
+    checkpoints = [c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)]
+    best = next((c.best_model_path for c in checkpoints if c.monitor and c.best_model_path), "")
+    if which == "best" and best:
+        return best
+    last = next((Path(c.dirpath) / "last.ckpt" for c in checkpoints if c.dirpath), None)
+    return str(last) if last is not None and last.is_file() else None
 
 
 def _test_entities(datamodule: TimeSeriesDataModule) -> list[tuple[str, int, int]]:

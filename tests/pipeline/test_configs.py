@@ -57,7 +57,7 @@ def test_experiment_fast_dev_run(tmp_path: Path, experiment: str):
         with open_dict(cfg):
             n, w, b = cfg.data.n_channels, cfg.data.window, cfg.data.batch_size
             cfg.data = synthetic
-            cfg.data.n_channels, cfg.data.window, cfg.data.batch_size = n, w, min(b, 32)
+            cfg.data.n_channels, cfg.data.window, cfg.data.batch_size = n, w, min(b, 4)
             cfg.data.generator.length = cfg.data.generator.train_length = max(20 * w, 1000)
     report = train(cfg)
     assert report == {}  # fast_dev_run: nothing is scored or written

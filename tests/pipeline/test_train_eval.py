@@ -91,6 +91,16 @@ def test_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
             assert resumed[key] == pytest.approx(value, abs=1e-12), key
 
 
+def test_last_checkpoint_follows_every_epoch_not_only_new_best_ones(tmp_path):
+    """With ``mode=max`` the validation loss (which falls) never beats epoch 0, yet last.ckpt must be epoch 2."""
+    report = train(compose_cfg("train", TINY + ["trainer.max_epochs=3", "callbacks.model_checkpoint.mode=max",
+                                                "callbacks.early_stopping=null"], tmp_path / "run"))
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert Path(report["ckpt_path"]).name == "best-epoch000.ckpt"
+    assert torch.load(checkpoints / "last.ckpt", weights_only=False)["epoch"] == 2
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["best-epoch000.ckpt", "last.ckpt"]
+
+
 def test_unfinished_run_is_required_for_last(tmp_path):
     with pytest.raises(FileNotFoundError, match="no unfinished run"):
         train(compose_cfg("train", TINY + ["ckpt_path=last"], tmp_path / "runs" / "a"))
