@@ -27,12 +27,7 @@ EXPECTED_STATE = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _block(seed: int = 0, **kwargs: object) -> Mamba:

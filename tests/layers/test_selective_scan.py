@@ -22,13 +22,7 @@ LAYOUTS = ("invariant", "variable", "grouped")
 BATCH, D, N, LENGTH, GROUPS, CHUNK = 2, 4, 3, 37, 2, 16  # L = 37 is not a multiple of the chunk
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors: intra-op threads only add synchronisation latency (large on a busy machine)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _bc(layout: str, gen: torch.Generator, length: int = LENGTH) -> torch.Tensor:

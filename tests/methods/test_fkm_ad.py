@@ -9,7 +9,7 @@ import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from fsad.methods.base import AnomalyDetector
 from fsad.methods.fkm_ad.module import FKMAD, TABLE2_ROWS, NotFittedError
@@ -30,16 +30,12 @@ from fsad.methods.fkm_ad.objective import (
     step_small_loss,
     step_smooth_loss,
 )
+from tests.methods.windows import Windows
 
 SMALL = dict(d_model=8, d_state=4, d_conv=3, expand=2, n_freqs=3, kan_rank=4)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _mixer(seed: int = 0, **kw) -> FKMMixer:
@@ -305,15 +301,6 @@ def test_fuse_and_moments() -> None:
 # ----------------------------------------------------------------------------------------------------
 # LightningModule: score types, train-only statistics, checkpoint
 # ----------------------------------------------------------------------------------------------------
-class _Windows(Dataset):
-    def __init__(self, x: torch.Tensor):
-        self.x = x
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, i: int) -> dict:
-        return {"x": self.x[i], "start": torch.tensor(i)}
 
 
 def _trainer(tmp_path: Path, **kw) -> L.Trainer:
@@ -326,7 +313,7 @@ def test_score_types() -> None:
     x = torch.randn(2, 12, 3)
     with pytest.raises(NotFittedError):
         model.score(x)
-    model.fit_leh_statistics(DataLoader(_Windows(torch.randn(8, 12, 3)), batch_size=4))
+    model.fit_leh_statistics(DataLoader(Windows(torch.randn(8, 12, 3)), batch_size=4))
     assert model.score(x).shape == (2, 12)
     recon = _model(score_type="recon").eval()
     recon.load_state_dict(model.state_dict())
@@ -352,7 +339,7 @@ def test_leh_statistics_come_from_the_train_split_only(tmp_path: Path) -> None:
     test_x = 50 * torch.randn(6, 12, 3, generator=gen) + 20  # very different: would move the statistics
     model = _model().eval()
     model.scoring_splits = ["train", "val", "test"]
-    loaders = [DataLoader(_Windows(a), batch_size=4) for a in (train_x, val_x, test_x)]
+    loaders = [DataLoader(Windows(a), batch_size=4) for a in (train_x, val_x, test_x)]
     _trainer(tmp_path).test(model, dataloaders=loaders, verbose=False)
     expected = TermMoments()
     expected.update(model.score_terms(train_x))
@@ -365,10 +352,10 @@ def test_leh_statistics_come_from_the_train_split_only(tmp_path: Path) -> None:
         assert torch.allclose(torch.from_numpy(scores).float(), model.score(x), atol=1e-5)
     # other test data: same statistics; other training data: other statistics
     mean = model.leh_mean.clone()
-    loaders[2] = DataLoader(_Windows(-test_x), batch_size=4)
+    loaders[2] = DataLoader(Windows(-test_x), batch_size=4)
     _trainer(tmp_path).test(model, dataloaders=loaders, verbose=False)
     assert torch.allclose(model.leh_mean, mean)
-    loaders[0] = DataLoader(_Windows(3 * train_x), batch_size=4)
+    loaders[0] = DataLoader(Windows(3 * train_x), batch_size=4)
     _trainer(tmp_path).test(model, dataloaders=loaders, verbose=False)
     assert not torch.allclose(model.leh_mean, mean)
 
@@ -376,10 +363,10 @@ def test_leh_statistics_come_from_the_train_split_only(tmp_path: Path) -> None:
 def test_scoring_without_train_split_uses_stored_statistics(tmp_path: Path) -> None:
     model = _model().eval()
     model.scoring_splits = ["test"]
-    loader = [DataLoader(_Windows(torch.randn(4, 12, 3)), batch_size=4)]
+    loader = [DataLoader(Windows(torch.randn(4, 12, 3)), batch_size=4)]
     with pytest.raises(NotFittedError):
         _trainer(tmp_path).test(model, dataloaders=loader, verbose=False)
-    model.fit_leh_statistics(DataLoader(_Windows(torch.randn(8, 12, 3)), batch_size=4))
+    model.fit_leh_statistics(DataLoader(Windows(torch.randn(8, 12, 3)), batch_size=4))
     mean = model.leh_mean.clone()
     _trainer(tmp_path).test(model, dataloaders=loader, verbose=False)
     assert torch.equal(model.leh_mean, mean) and model.scored["test"][1].shape == (4, 12)
@@ -390,9 +377,9 @@ def test_fit_and_checkpoint_round_trip(tmp_path: Path) -> None:
     train_x = torch.randn(8, 12, 3, generator=gen)
     model = _model()
     trainer = _trainer(tmp_path, max_epochs=1)
-    trainer.fit(model, train_dataloaders=DataLoader(_Windows(train_x), batch_size=4))
+    trainer.fit(model, train_dataloaders=DataLoader(Windows(train_x), batch_size=4))
     model.scoring_splits = ["train", "test"]
-    loaders = [DataLoader(_Windows(train_x), batch_size=4), DataLoader(_Windows(train_x[:2] * 2), batch_size=4)]
+    loaders = [DataLoader(Windows(train_x), batch_size=4), DataLoader(Windows(train_x[:2] * 2), batch_size=4)]
     trainer.test(model, dataloaders=loaders, verbose=False)
     path = tmp_path / "fkm.ckpt"
     trainer.save_checkpoint(path)

@@ -29,13 +29,7 @@ CONFIGS = [
 PATHS = [EfficientPath(), EfficientPath(affine_attention=False), EfficientPath(grouped_conv=False)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors: intra-op threads only add synchronisation latency (large on a busy machine)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _network(c, length, d, patches, layers, heads, use_conv, normalize, dtype=torch.float64, **kw) -> FreCTNetwork:

@@ -8,7 +8,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from fsad.layers.mamba import Mamba
 from fsad.layers.patch_attention import Layout, upsample
@@ -19,6 +19,7 @@ from fsad.methods.transmamba.module import TransMamba
 from fsad.methods.transmamba.network import TransMambaNetwork, TransMambaOutput, nt_xent
 from fsad.methods.transmamba.objective import normalise_rows, time_discrepancy, time_losses, transmamba_loss, \
     transmamba_score
+from tests.methods.windows import Windows
 
 # (C, W, high, low, D, heads, layers)
 CONFIGS = [
@@ -27,13 +28,7 @@ CONFIGS = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors: intra-op threads only add synchronisation latency (large on a busy machine)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _network(c, w, high, low, d, heads, layers, dtype=torch.float64, **kw) -> TransMambaNetwork:
@@ -286,15 +281,6 @@ def test_segment_swap_intended_and_faithful_bug() -> None:
 # ----------------------------------------------------------------------------------------------------
 # LightningModule: two optimisers, schedule, checkpoints
 # ----------------------------------------------------------------------------------------------------
-class _Windows(Dataset):
-    def __init__(self, x: torch.Tensor):
-        self.x = x
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, i: int) -> dict:
-        return {"x": self.x[i], "start": torch.tensor(i)}
 
 
 def _model(**kw) -> TransMamba:
@@ -311,7 +297,7 @@ def _trainer(tmp_path: Path, **kw) -> L.Trainer:
 
 
 def _loader(n: int = 12, seed: int = 0) -> DataLoader:
-    return DataLoader(_Windows(torch.randn(n, 12, 3, generator=torch.Generator().manual_seed(seed))), batch_size=n)
+    return DataLoader(Windows(torch.randn(n, 12, 3, generator=torch.Generator().manual_seed(seed))), batch_size=n)
 
 
 class _RecordRates(L.Callback):
