@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 
 import torch
+from memory import rss_mb
 
 from fsad.methods.frect.materialised import materialised_forward
 from fsad.methods.frect.network import EfficientPath, FreCTNetwork
@@ -57,21 +57,6 @@ def forward_of(variant: str, net: FreCTNetwork) -> Forward:
     raise ValueError(f"unknown variant {variant!r}")
 
 
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MB.
-
-    ``VmHWM`` of /proc/self/status (reset at exec); ``ru_maxrss`` is the fallback, but on Linux a child started
-    by fork/vfork + exec inherits the parent's high-water mark there, which would hide a small child's peak.
-    """
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
 
 def train_step(forward: Forward, net: FreCTNetwork, optimiser: torch.optim.Optimizer, x: torch.Tensor) -> None:
     """Forward + loss + backward + Adam step."""
@@ -85,10 +70,10 @@ def memory_child(preset: str, variant: str, batch: int) -> dict:
     """Peak RSS of one variant: a fresh process, two training steps."""
     net, x = build(preset, batch)
     optimiser = torch.optim.Adam(net.parameters(), lr=1e-4)
-    base_mb = peak_rss_mb()  # model and batch built, no step yet
+    base_mb = rss_mb()  # model and batch built, no step yet
     for _ in range(2):
         train_step(forward_of(variant, net), net, optimiser, x)
-    return {"peak_mb": peak_rss_mb(), "base_mb": base_mb}
+    return {"peak_mb": rss_mb(), "base_mb": base_mb}
 
 
 def timing_child(preset: str, variants: list[str], batch: int, rounds: int, inner: dict[str, int]) -> dict:

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
 import time
 
 import torch
+from memory import rss_mb
 
 from fsad.layers.mamba import Mamba
 from fsad.layers.selective_scan import PURE_BACKENDS, selective_scan
@@ -44,17 +44,6 @@ STATE_BYTES = BATCH * D_INNER * D_STATE * 4  # one float32 state (b, d, n)
 VARIANTS = (*PURE_BACKENDS, "chunked+compile")
 MEMORY_LIMIT_GB = 12.0  # skip a cell whose estimated activation memory exceeds this
 
-
-def rss_mb(field: str) -> float:
-    """``VmHWM`` (peak) or ``VmRSS`` (current) of this process in MB; ``ru_maxrss`` as a fallback."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def estimated_gb(backend: str, length: int) -> float:

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
 
 import torch
+from memory import rss_mb
 
 from fsad.layers.patch_attention import Layout, upsample
 from fsad.methods.transmamba.materialised import materialised_forward, official_time_losses
@@ -70,24 +70,13 @@ def train_step(variant: str, net: TransMambaNetwork, optimisers: list, x: torch.
         optimiser.step()
 
 
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MB (``VmHWM``; ``ru_maxrss`` as the fallback)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
 
 def memory_child(variant: str, args: argparse.Namespace) -> dict:
     net, x, optimisers = build(args.batch, args.scan_backend)
-    base_mb = peak_rss_mb()
+    base_mb = rss_mb()
     for _ in range(2):
         train_step(variant, net, optimisers, x)
-    return {"peak_mb": peak_rss_mb(), "base_mb": base_mb}
+    return {"peak_mb": rss_mb(), "base_mb": base_mb}
 
 
 def timing_child(args: argparse.Namespace) -> dict:
