@@ -10,7 +10,8 @@ import pytest
 
 from fsad.data.record import DataValidationError
 from fsad.data.sources.cicids import load_cicids
-from fsad.data.sources.gecco import GECCO_CHANNELS, load_gecco, split_point
+from fsad.data.sources.gecco import GECCO_CHANNELS, load_gecco
+from fsad.data.sources.single_table import split_point
 from fsad.data.sources.genesis import TAB_TRAIN_ROWS, load_genesis
 from tests.conftest import shared_path
 

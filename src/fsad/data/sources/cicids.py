@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from fsad.data.record import DataValidationError, SeriesRecord
-from fsad.data.sources.gecco import find_column, ordered_record, parse_times
+from fsad.data.sources.single_table import find_column, ordered_record, parse_times
 from fsad.data.sources.tabular import numeric_matrix, read_csv, require_folder
 
 CICIDS_LABEL = "Label"

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from fsad.data.record import DataValidationError, SeriesRecord
-from fsad.data.sources.gecco import find_column, ordered_record, parse_times, without_index_columns
+from fsad.data.sources.single_table import find_column, ordered_record, parse_times, without_index_columns
 from fsad.data.sources.tabular import read_csv, require_folder
 
 GENESIS_FILE = "Genesis_AnomalyLabels.csv"

@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from fsad.data.record import DataValidationError, SeriesRecord
-from fsad.data.sources.tab import name_list, split_at
+from fsad.data.sources.single_table import split_at
+from fsad.data.sources.tabular import name_list
 from fsad.data.sources.tabular import make_record, numeric_matrix, read_csv, require_folder
 
 NAB_FILES = ("data/<category>/<name>.csv", "labels/combined_windows.json")

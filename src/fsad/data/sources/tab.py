@@ -22,62 +22,21 @@ order once every channel is known to have every date; dates are never re-sorted)
 appearance of their ``cols`` value. TAB renames the *last* column to ``label``; here the column named ``label``
 is the label wherever it stands, and only a file without one falls back to the last column (recorded in
 ``meta['label_column']``). The first ``train_lens`` rows are the training split, the rest is test.
-
-This module also holds the two helpers the NAB and UCR loaders share: :func:`split_at` and :func:`name_list`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from fsad.data.record import DataValidationError, SeriesRecord
-from fsad.data.sources.tabular import Numeric, binary_labels, make_record, numeric_matrix, read_csv, require_folder
+from fsad.data.sources.single_table import split_at
+from fsad.data.sources.tabular import binary_labels, make_record, name_list, numeric_matrix, read_csv, require_folder
 
 TAB_FOLDERS = ("multi_ts", "uni_ts", "data", ".")
 LABEL = "label"
-
-
-class Split(NamedTuple):
-    """A series cut at a training length.
-
-    Attributes:
-        train: (T_train, C) float64 values of the rows before the cut.
-        test: (T_test, C) float64 values of the rows from the cut on.
-        train_labels: (T_train,) int8 labels of the training rows (kept for counting, not used for training).
-        test_labels: (T_test,) int8 labels of the test rows.
-    """
-
-    train: np.ndarray
-    test: np.ndarray
-    train_labels: np.ndarray
-    test_labels: np.ndarray
-
-
-def split_at(numeric: Numeric, labels: np.ndarray, train_len: int, n_rows: int, source: Path | str,
-             field: str) -> Split:
-    """Cut a cleaned table at ``train_len`` rows of the *original* file.
-
-    ``numeric`` comes from :func:`numeric_matrix` (its ``rows`` map kept rows to file rows, so a ``drop`` policy
-    keeps the cut where the file puts it); ``labels`` is (n_rows,) int8, one per file row. ``field`` names the
-    setting in the error raised when ``train_len`` is not strictly between 0 and ``n_rows``.
-    """
-    if not 0 < train_len < n_rows:
-        raise DataValidationError(f"{source}: field '{field}' gives a training length of {train_len} rows; "
-                                  f"expected strictly between 0 and the series length {n_rows}")
-    in_train = numeric.rows < train_len
-    kept = labels[numeric.rows].astype(np.int8)
-    return Split(numeric.values[in_train], numeric.values[~in_train], kept[in_train], kept[~in_train])
-
-
-def name_list(names: list[str] | np.ndarray, limit: int = 5) -> str:
-    """``"a, b, c (and 7 more)"``: a few of ``names`` for an error message."""
-    names = [str(n) for n in names]
-    shown = ", ".join(names[:limit]) or "none"
-    return shown + (f" (and {len(names) - limit} more)" if len(names) > limit else "")
 
 
 def load_tab(root: str | Path, name: str, meta_file: str = "DETECT_META.csv", missing: str = "error") -> SeriesRecord:

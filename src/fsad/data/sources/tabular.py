@@ -100,3 +100,10 @@ def make_record(train: np.ndarray, test: np.ndarray, labels: np.ndarray, names: 
     return SeriesRecord(train=train.astype(np.float32), test=test.astype(np.float32), test_labels=labels,
                         channel_names=[str(n) for n in names], source=str(source),
                         meta={"layout": layout, "missing_values_filled": n_filled, **meta}).validate()
+
+
+def name_list(names: list[str] | np.ndarray, limit: int = 5) -> str:
+    """``"a, b, c (and 7 more)"``: a few of ``names`` for an error message."""
+    names = [str(n) for n in names]
+    shown = ", ".join(names[:limit]) or "none"
+    return shown + (f" (and {len(names) - limit} more)" if len(names) > limit else "")
