@@ -136,7 +136,7 @@ def _scoring_checkpoint(trainer: L.Trainer, which: str) -> str | None:
 
 def _test_entities(datamodule: TimeSeriesDataModule) -> list[tuple[str, int, int]]:
     """``(name, start, end)`` test ranges of the record's entities (e.g. SMD machines); error when it has none."""
-    entities = datamodule.record.meta.get("entities") if datamodule.record is not None else None
+    entities = datamodule.record.meta.get("entities")
     if not entities:
         raise ValueError(f"evaluation.per_entity=true but {datamodule.record.source} has no entities "
                          "(only multi-entity benchmarks such as SMD's raw layout have them)")

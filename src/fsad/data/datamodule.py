@@ -152,11 +152,12 @@ class TimeSeriesDataModule(L.LightningDataModule):
         self.scaler.fit(train)
         self.record = record
         scaled_train = self.scaler.transform(train)
+        # prediction: the L steps before test (and before a test-sourced validation) end the full training series
         context = self.scaler.transform(record.train[-self.window:]) if self.horizon else None
         self.splits = {"train": Split(scaled_train)}
         if val is not None:
-            before_val = scaled_train[-self.window:] if self.val_source == "train_tail" else context
-            self.splits["val"] = Split(self.scaler.transform(val), context=before_val if self.horizon else None)
+            val_context = scaled_train[-self.window:] if self.horizon and self.val_source == "train_tail" else context
+            self.splits["val"] = Split(self.scaler.transform(val), context=val_context)
         self.splits["test"] = Split(self.scaler.transform(record.test), record.test_labels.astype(np.int8), context)
 
     def _loader(self, split: str, stride: int, cover_tail: bool, shuffle: bool = False,
