@@ -19,7 +19,7 @@ Backends (``fsad.layers.selective_scan``): sequential (reference), chunked (defa
 recomputing hand-written backward), decay (lower-triangular decay form; run with ``checkpoint=True`` so that its
 (T, T) decays are kept for one chunk at a time), parallel (Hillis-Steele, plain autograd), chunked+compile
 (``compile=True``: each chunk's forward and backward fused by ``torch.compile``; its first step, which compiles, is
-not timed and is shown separately).
+not timed and is shown separately), native (the C kernel of ``fsad.layers.native_scan``; ``auto`` on CPU).
 
 Usage: ``python benchmarks/bench_scan.py [--quick] [--lengths 100 1000 4096] [--repeats 2] [--threads 1]``
 """
@@ -41,7 +41,7 @@ from fsad.layers.selective_scan import PURE_BACKENDS, selective_scan
 
 BATCH, D_INNER, D_STATE = 32, 128, 16
 STATE_BYTES = BATCH * D_INNER * D_STATE * 4  # one float32 state (b, d, n)
-VARIANTS = (*PURE_BACKENDS, "chunked+compile")
+VARIANTS = (*PURE_BACKENDS, "chunked+compile", "native")
 MEMORY_LIMIT_GB = 12.0  # skip a cell whose estimated activation memory exceeds this
 
 
@@ -53,6 +53,8 @@ def estimated_gb(backend: str, length: int) -> float:
         return full * 2 * max(1, (length - 1).bit_length())  # decays and states at every doubling level
     if backend == "sequential":
         return full * 6
+    if backend == "native":
+        return 0.0  # inputs-sized only
     return full * 0.5  # chunked (+compile) / decay (checkpointed): inputs, chunk-start states, one chunk
 
 
@@ -171,7 +173,7 @@ def main() -> None:
                 reference = result
             print(row("scan", backend, length, result, reference), flush=True)
     reference = None
-    for backend in ("sequential", "chunked"):
+    for backend in ("sequential", "chunked", "native"):
         result = spawn(args, "block", backend, args.block_length, repeats_for(args, backend, args.block_length))
         reference = reference or result
         print(row(f"Mamba({D_INNER // 2})", backend, args.block_length, result, reference), flush=True)

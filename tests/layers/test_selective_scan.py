@@ -1,4 +1,4 @@
-"""Selective scan: every pure backend against the sequential reference, a hand-computed case, dtypes, errors."""
+"""Selective scan: every CPU backend against the sequential reference, a hand-computed case, dtypes, errors."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from fsad.layers.native_scan import native_available
 from fsad.layers.selective_scan import (
     BACKENDS,
     PURE_BACKENDS,
@@ -17,7 +18,9 @@ from fsad.layers.selective_scan import (
     selective_scan,
 )
 
-FAST_BACKENDS = [name for name in PURE_BACKENDS if name != "sequential"]
+NATIVE = pytest.param("native", marks=pytest.mark.skipif(not native_available(), reason="no C compiler"))
+CPU_BACKENDS = [*PURE_BACKENDS, NATIVE]
+FAST_BACKENDS = [name for name in CPU_BACKENDS if name != "sequential"]
 LAYOUTS = ("invariant", "variable", "grouped")
 BATCH, D, N, LENGTH, GROUPS, CHUNK = 2, 4, 3, 37, 2, 16  # L = 37 is not a multiple of the chunk
 
@@ -140,7 +143,7 @@ def test_long_decay_is_stable() -> None:
     tensors["delta"] = tensors["delta"].abs() * 50 + 5
     tensors["A"] = tensors["A"] * 20
     ref = selective_scan(*(tensors[k] for k in ("u", "delta", "A", "B", "C", "D")), backend="sequential")
-    for backend in FAST_BACKENDS:
+    for backend in [*PURE_BACKENDS[1:], *(["native"] if native_available() else [])]:
         out = selective_scan(*(tensors[k] for k in ("u", "delta", "A", "B", "C", "D")), backend=backend,
                              chunk_size=CHUNK)
         assert torch.isfinite(out).all()
@@ -152,7 +155,7 @@ def test_long_decay_is_stable() -> None:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("backend", PURE_BACKENDS)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_hand_computed_case(backend: str) -> None:
     """d = n = 1, L = 3, delta = 0.5, A = -1, B = 2, C = 3, D = 0.25, u = (1, 2, 3).
 
@@ -174,7 +177,7 @@ def test_hand_computed_case(backend: str) -> None:
     torch.testing.assert_close(gated, torch.zeros_like(u))  # silu(0) = 0
 
 
-@pytest.mark.parametrize("backend", PURE_BACKENDS)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_bfloat16_inputs(backend: str) -> None:
     """bf16 in, bf16 out; the scan runs in float32, so the only error is the final rounding to bf16
     (relative 2^-8): compare with the float32 result on the same (bf16-representable) inputs, rtol 2^-7."""
@@ -189,10 +192,11 @@ def test_bfloat16_inputs(backend: str) -> None:
     torch.testing.assert_close(out.float(), ref, rtol=2**-7, atol=1e-3)
 
 
-def test_float64_stays_float64() -> None:
+@pytest.mark.parametrize("backend", ["chunked", NATIVE])
+def test_float64_stays_float64(backend: str) -> None:
     tensors = {k: v.double() for k, v in _inputs("variable", "variable").items()}
     out, last = selective_scan(tensors["u"], tensors["delta"], tensors["A"], tensors["B"], tensors["C"],
-                               return_last_state=True, backend="chunked")
+                               return_last_state=True, backend=backend)
     assert out.dtype == last.dtype == torch.float64
 
 
@@ -205,11 +209,11 @@ def test_unknown_backend_lists_names() -> None:
     tensors = _inputs("variable", "variable")
     with pytest.raises(ValueError, match="sequential, chunked, decay, parallel"):
         selective_scan(tensors["u"], tensors["delta"], tensors["A"], tensors["B"], tensors["C"], backend="nope")
-    assert set(BACKENDS) == {"auto", "sequential", "chunked", "decay", "parallel", "mamba_ssm"}
+    assert set(BACKENDS) == {"auto", "sequential", "chunked", "decay", "parallel", "native", "mamba_ssm"}
 
 
-def test_auto_is_chunked_on_cpu() -> None:
-    assert resolve_backend("auto", torch.zeros(1)) == "chunked"
+def test_auto_on_cpu_is_native_when_it_builds() -> None:
+    assert resolve_backend("auto", torch.zeros(1)) == ("native" if native_available() else "chunked")
 
 
 def test_mamba_ssm_on_cpu_is_a_clear_error() -> None:

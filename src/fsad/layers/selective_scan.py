@@ -16,7 +16,7 @@ Definition (arithmetic in float32 as in the kernel -- float64 inputs stay float6
 Output: y (b, d, L) in u's dtype, and with ``return_last_state`` also h_{L-1} (b, d, n) in float32
 (float64 for float64 inputs).
 
-Backends (same outputs up to float32 rounding):
+Backends (same outputs up to float32 rounding; all but ``mamba_ssm`` run anywhere PyTorch runs):
   sequential  reference: autograd through a Python loop over the L steps. Simple and slow.
   chunked     default pure backend. L is cut into chunks of T steps; a custom autograd function runs the
               recurrence of a chunk as T fused multiply-adds on contiguous time-major (T, b, d, n) slices,
@@ -32,15 +32,19 @@ Backends (same outputs up to float32 rounding):
               and suited to accelerators, slower than ``chunked`` on CPU.
   parallel    Hillis-Steele doubling scan over the pairs (exp(delta A), delta B u): ceil(log2 L) vectorised
               steps, O(b d n L log L) work and autograd memory; for accelerators without the kernel.
+  native      a C kernel for CPU tensors (``fsad.layers.native_scan``: compiled on first use with the machine's C
+              compiler, OpenMP threads shared with PyTorch): one pass per row with the state in registers, delta
+              bias, softplus, D and z fused; the backward recomputes each row's states in a thread-local buffer.
+              Unavailable (and skipped by ``auto``) without a C compiler or with FSAD_NATIVE_SCAN=0.
   mamba_ssm   the CUDA kernel (only when ``mamba_ssm`` imports and u is on CUDA).
-  auto        ``mamba_ssm`` when available for the tensors, else ``chunked``.
+  auto        ``mamba_ssm`` for CUDA tensors when it imports; on CPU ``native`` when it builds, else ``chunked``.
 
-Why ``chunked`` is the default: on CPU the scan is bound by memory traffic over the (b, d, n, L) states, so
+Why ``chunked`` is the pure-PyTorch default: on CPU the scan is bound by memory traffic over the (b, d, n, L) states, so
 the work-optimal recurrence with cache-sized chunks beats the O(T) and O(log L) extra work of ``decay`` and
 ``parallel`` (see ``benchmarks/bench_scan.py``), and its memory is a fraction of the others'; the per-step
 Python overhead is small against b d n elements per step. In eager mode every elementwise pass still reads and
 writes (T, b, d, n) tensors (about 20 passes for forward + backward), which bounds its speed-up over the
-reference at short L; ``compile=True`` removes most of those passes.
+reference at short L; ``compile=True`` removes most of those passes, and ``native`` all of them.
 """
 
 from __future__ import annotations
@@ -54,8 +58,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
+from fsad.layers.native_scan import native_available, native_scan
+
 PURE_BACKENDS = ("sequential", "chunked", "decay", "parallel")
-BACKENDS = ("auto", *PURE_BACKENDS, "mamba_ssm")
+BACKENDS = ("auto", *PURE_BACKENDS, "native", "mamba_ssm")
 _STATE_ELEMENTS_PER_CHUNK = 1 << 20  # adaptive chunk: about 4 MB of float32 state per chunk tensor
 
 
@@ -97,20 +103,34 @@ def selective_scan(
     if backend == "mamba_ssm":
         return _mamba_ssm_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
     _check_shapes(u, delta, A, B, C)
-    dtype, work = u.dtype, _compute_dtype(u)
-    # Everything runs time-major, (L, b, d): contiguous per step, and the gradients of these element-wise ops
-    # keep one layout (mixed layouts fall back to slow strided kernels).
-    u_t = _time_major(u, work)
-    delta_t = _effective_delta(_time_major(delta, work), delta_bias, delta_softplus)
-    d = u.shape[1]
-    B_int, C_int = _common_groups(_time_major_groups(B.to(work), d), _time_major_groups(C.to(work), d))
-    options = {"chunk_size": chunk_size, "checkpoint": checkpoint, "compile": compile}
-    y, last = _SCANS[backend](u_t, delta_t, A.to(work), B_int, C_int, **options)
-    out = y if D is None else y + D.to(work) * u_t
-    if z is not None:
-        out = out * F.silu(_time_major(z, work))
-    out = out.permute(1, 2, 0).to(dtype).contiguous()
+    work = _compute_dtype(u)
+    u_work = u.to(work)
+    if backend == "native":
+        D, z, delta_bias = (None if x is None else x.to(work) for x in (D, z, delta_bias))
+        out, last = native_scan(u_work, delta.to(work), A.to(work), B.to(work), C.to(work), D, z, delta_bias,
+                                delta_softplus)
+    else:
+        out, last = _pure_scan(backend, u_work, delta, A.to(work), B.to(work), C.to(work), delta_bias,
+                               delta_softplus, chunk_size=chunk_size, checkpoint=checkpoint, compile=compile)
+        if D is not None:
+            out = out + D.to(work).unsqueeze(-1) * u_work
+        if z is not None:
+            out = out * F.silu(z.to(work))
+    out = out.to(u.dtype)
     return (out, last) if return_last_state else out
+
+
+def _pure_scan(backend: str, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, delta_bias: Tensor | None,
+               delta_softplus: bool, **options: object) -> tuple[Tensor, Tensor]:
+    """y (b, d, L) and the last state (b, d, n) of a pure-PyTorch backend; inputs in the compute dtype.
+
+    Everything runs time-major, (L, b, d): contiguous per step, and the gradients of these element-wise ops
+    keep one layout (mixed layouts fall back to slow strided kernels)."""
+    d = u.shape[1]
+    delta_t = _effective_delta(_time_major(delta, u.dtype), delta_bias, delta_softplus)
+    B_int, C_int = _common_groups(_time_major_groups(B, d), _time_major_groups(C, d))
+    y, last = _SCANS[backend](_time_major(u, u.dtype), delta_t, A, B_int, C_int, **options)
+    return y.permute(1, 2, 0).contiguous(), last
 
 
 def resolve_backend(backend: str, u: Tensor | None = None) -> str:
@@ -119,8 +139,17 @@ def resolve_backend(backend: str, u: Tensor | None = None) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"unknown selective-scan backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     on_cuda = u is None or u.is_cuda
+    on_cpu = u is None or not u.is_cuda
     if backend == "auto":
-        return "mamba_ssm" if on_cuda and u is not None and mamba_ssm_available() else "chunked"
+        if u is not None and u.is_cuda and mamba_ssm_available():
+            return "mamba_ssm"
+        return "native" if on_cpu and native_available() else "chunked"
+    if backend == "native":
+        if not native_available():
+            raise RuntimeError("backend 'native' needs a C compiler (cc or $CC) to build its CPU kernel, and "
+                               "FSAD_NATIVE_SCAN not set to 0; use 'chunked' instead")
+        if not on_cpu:
+            raise RuntimeError("backend 'native' runs only on CPU tensors; use 'mamba_ssm' or 'chunked' on CUDA")
     if backend == "mamba_ssm":
         if not mamba_ssm_available():
             raise RuntimeError("backend 'mamba_ssm' needs the mamba_ssm package with its CUDA extension "
