@@ -29,6 +29,8 @@ from enum import Enum
 import torch
 from torch import Tensor, nn
 
+from fsad.layers.dropout import FastDropout
+
 from fsad.layers.embedding import AffineTokens
 
 
@@ -123,7 +125,7 @@ class DualPatchAttention(nn.Module):
         self.query = nn.Linear(d_model, d_model)
         self.key = nn.Linear(d_model, d_model)
         self.value = nn.Linear(d_model, d_model) if with_values else None
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = FastDropout(dropout)
 
     def forward(self, tokens: Tensor | AffineTokens) -> Tensor:
         """Softmax self-attention maps of every sequence: (N, T, D) -> (N, H, T, T), rows sum to 1."""
