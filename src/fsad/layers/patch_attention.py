@@ -134,8 +134,24 @@ class DualPatchAttention(nn.Module):
         return self.attention_maps(tokens)
 
     def attention_maps(self, tokens: Tensor) -> Tensor:
-        """Direct form: ``softmax(Q K^T / sqrt(E))`` with Q, K of shape (N, T, H, E) -> (N, H, T, T)."""
+        """Direct form: ``softmax(Q K^T / sqrt(E))`` with Q, K of shape (N, T, H, E) -> (N, H, T, T).
+
+        With one head the bilinear form is used instead: for q_t = W_q x_t + b_q, k_s = W_k x_s + b_k,
+        ``q_t . k_s = (x_t^T M + c^T) x_s + r_t`` with M = W_q^T W_k (D, D), c = W_k^T b_q (D,) and the
+        row term r_t = q_t . b_k: one (N, T, D) product instead of the two projections, the same scores.
+        (r_t is constant along the softmax axis, so it changes no map; it is kept so that every parameter,
+        b_k included, stays in the graph, as DDP requires.)
+        """
         n, t, _ = tokens.shape
+        if self.n_heads == 1:
+            scale = 1.0 / math.sqrt(self.head_dim)
+            flat = tokens.reshape(n * t, -1)
+            bilinear = (self.query.weight.T @ self.key.weight) * scale
+            shift = (self.key.weight.T @ self.query.bias) * scale
+            row = (flat @ (self.query.weight.T @ self.key.bias) + self.query.bias @ self.key.bias) * scale
+            left = torch.addmm(shift, flat, bilinear).view(n, t, -1)
+            scores = torch.baddbmm(row.view(n, t, 1), left, tokens.transpose(1, 2)).unsqueeze(1)  # (N, 1, T, T)
+            return self.dropout(torch.softmax(scores, dim=-1))
         q = self.query(tokens).view(n, t, self.n_heads, self.head_dim)
         k = self.key(tokens).view(n, t, self.n_heads, self.head_dim)
         scores = torch.einsum("nthe,nshe->nhts", q, k) / math.sqrt(self.head_dim)
