@@ -126,3 +126,16 @@ def test_switched_off_by_environment(fresh_library, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("FSAD_NATIVE_SCAN", "0")
     assert not native_available()
     assert resolve_backend("auto", torch.zeros(1)) == "chunked"
+
+
+def test_library_that_does_not_load_falls_through(fresh_library, monkeypatch: pytest.MonkeyPatch,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """A cached library that cannot be loaded (here: not a shared object) is skipped for the next flag set."""
+    source = native_scan.resources.files("fsad.layers").joinpath("native/selective_scan.c").read_bytes()
+    first = native_scan._FLAG_SETS[0]
+    broken = fresh_library / f"selective_scan-{native_scan._build_key(source, 'cc', first)}.so"
+    broken.write_bytes(b"not a library")
+    monkeypatch.setenv("CC", "cc")
+    with caplog.at_level(logging.WARNING, logger="fsad.layers.native_scan"):
+        assert native_available()
+    assert "does not load" in caplog.text

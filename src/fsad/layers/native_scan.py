@@ -180,7 +180,11 @@ def _library() -> ctypes.CDLL | None:
             if error:
                 log.warning("native selective scan did not compile with %s: %s", " ".join(flags), error)
                 continue
-        library = ctypes.CDLL(str(path))
+        try:
+            library = ctypes.CDLL(str(path))
+        except OSError as error:  # e.g. an OpenMP runtime this process cannot provide
+            log.warning("native selective scan built with %s does not load: %s", " ".join(flags), error)
+            continue
         for suffix, _ in _VARIANTS.values():
             for name in ("scan_forward", "scan_backward"):
                 getattr(library, f"{name}_{suffix}").restype = ctypes.c_int
