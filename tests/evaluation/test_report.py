@@ -40,3 +40,24 @@ def test_entity_metrics_use_the_global_threshold_and_average_entities_with_anoma
     # the global metrics are unchanged by asking for entities
     plain = build_report(scores, strategies=["train_percentile"], anomaly_ratio=10.0, vus_window=2)
     assert {k: v for k, v in report.items() if not k.startswith("entity")} == plain
+
+
+def test_prediction_protocol_spot_on_validation_never_sees_test():
+    """``evaluation=prediction``: SPOT (q 1e-2, level 0.98) fitted on the validation scores only; its threshold
+    does not move when the test scores change, and the affiliation scores are those of ``score > threshold``."""
+    rng = np.random.default_rng(0)
+    val = rng.exponential(1.0, 5000)
+    labels = np.zeros(2000, dtype=np.int64)
+    labels[1000:1050] = 1
+    reports = []
+    for shift in (0.0, 5.0):
+        test = rng.exponential(1.0, 2000) + shift * labels
+        scores = ScoreSet(train=val, train_windows=val, test=test, test_labels=labels, val=val)
+        report = build_report(scores, strategies=["spot", "oracle"], anomaly_ratio=1.0, spot_q=1e-2,
+                              spot_level=0.98)
+        pred = (test > report["threshold/spot"]).astype(np.int64)
+        assert report["test/spot/aff_f1"] == pytest.approx(M.affiliation(labels, pred)["f1"])
+        reports.append(report)
+    assert reports[0]["threshold/spot"] == reports[1]["threshold/spot"]
+    assert not any(key.startswith("test/paper/") for key in reports[0])
+    assert reports[1]["test/spot/aff_f1"] > reports[0]["test/spot/aff_f1"]
