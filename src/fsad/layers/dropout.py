@@ -10,6 +10,8 @@ output has the input's expectation, as with inverted dropout. On CUDA, and for p
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -22,9 +24,7 @@ def keep_mask(shape: torch.Size | tuple[int, ...], p: float, device: torch.devic
               generator: torch.Generator | None = None) -> tuple[Tensor, float]:
     """(bool mask of ``shape``, True with probability 1 - p'; the scale 1 / (1 - p')), p' = round(p 2^15) / 2^15."""
     threshold = round(p * _LEVELS)
-    numel = 1
-    for size in shape:
-        numel *= size
+    numel = math.prod(shape)
     words = torch.empty((numel + 3) // 4, dtype=torch.int64, device=device).random_(generator=generator)
     # random_ on int64 gives [0, 2^63): every 16-bit lane is uniform in its low 15 bits.
     bits = words.view(torch.int16)[:numel].bitwise_and_(_LEVELS - 1)

@@ -30,7 +30,6 @@ import torch
 from torch import Tensor, nn
 
 from fsad.layers.dropout import FastDropout
-
 from fsad.layers.embedding import AffineTokens
 
 
