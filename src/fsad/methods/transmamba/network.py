@@ -38,6 +38,7 @@ from torch import Tensor, nn
 from fsad.layers.embedding import AffineTokens, DataEmbedding, PositionalEmbedding
 from fsad.layers.mamba import Mamba
 from fsad.layers.patch_attention import DualPatchAttention, channel_mean
+from fsad.layers.revin import revin_statistics
 from fsad.methods.transmamba.augmentation import fine_view, moving_average
 
 # Row counts of the fixed calendar tables of the Informer embedding with freq="h" (no minute table):
@@ -109,13 +110,6 @@ def nt_xent(anchor: Tensor, positive: Tensor, temperature: float = 0.5) -> Tenso
     positive_logit = logits.diagonal()
     others = logits.masked_fill(torch.eye(len(a), dtype=torch.bool, device=a.device), float("-inf"))
     return (torch.logsumexp(others, dim=1) - positive_logit).mean()
-
-
-def revin_statistics(x: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor]:
-    """Detached per-sample, per-channel mean and ``sqrt(var_pop + eps)`` over time: (B, W, C) -> 2 x (B, 1, C)."""
-    mean = x.mean(dim=1, keepdim=True).detach()
-    std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + eps).detach()
-    return mean, std
 
 
 class TransMambaNetwork(nn.Module):
