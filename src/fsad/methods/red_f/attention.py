@@ -48,7 +48,8 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         g, t, d = x.shape
-        q, k, v = self.qkv(x).view(g, t, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
+        # one contiguous (3, G, heads, T, d_h) copy: the fused kernel and the matmuls then read dense heads
+        q, k, v = self.qkv(x).view(g, t, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4).contiguous()
         p = self.dropout if self.training else 0.0
         if mask is None:
             o = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
