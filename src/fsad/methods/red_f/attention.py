@@ -94,13 +94,13 @@ def straight_through_bernoulli(logits: Tensor, temperature: float = 1.0,
 
     Two-class Gumbel-softmax on the logits ``(log π, log(1 - π))`` (CATCH's ``_bernoulli_gumbel_rsample``): the
     difference of two Gumbel variables is logistic noise ``ℓ = log u - log(1 - u)``, so the relaxed sample is
-    ``y = sigmoid((logit π + ℓ) / τ)``, the hard one ``1[y > 1/2]``, and the result is ``hard + y - y.detach()``.
+    ``y = sigmoid((logit π + ℓ) / τ)``, the hard one ``1[y > 1/2]``, and the result is ``hard + (y - y.detach())``.
     """
     u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
     u = u.clamp(1e-6, 1.0 - 1e-6)
     soft = torch.sigmoid((logits + u.log() - (-u).log1p()) / temperature)
     hard = (soft > 0.5).to(soft.dtype)
-    return hard + soft - soft.detach()
+    return hard + (soft - soft.detach())  # exactly 0 / 1 forward (x - x = 0), the relaxed gradient backward
 
 
 class ChannelGraphMask(nn.Module):
