@@ -61,3 +61,19 @@ def test_prediction_protocol_spot_on_validation_never_sees_test():
     assert reports[0]["threshold/spot"] == reports[1]["threshold/spot"]
     assert not any(key.startswith("test/paper/") for key in reports[0])
     assert reports[1]["test/spot/aff_f1"] > reports[0]["test/spot/aff_f1"]
+
+
+def test_all_positive_reference_needs_no_scores():
+    """``test/all_positive/*`` is the score of predicting every step anomalous: recall 1, point precision = the
+    anomaly ratio, and the same for any model's scores."""
+    scores = make_scores()
+    report = build_report(scores, strategies=[], anomaly_ratio=10.0, vus_window=2)
+    assert report["test/all_positive/recall"] == 1.0 and report["test/all_positive/aff_recall"] == 1.0
+    assert report["test/all_positive/precision"] == pytest.approx(3 / 25)
+    ones = np.ones(25, dtype=np.int64)
+    assert report["test/all_positive/aff_f1"] == pytest.approx(M.affiliation(scores.test_labels, ones)["f1"])
+    flipped = ScoreSet(train=scores.train, train_windows=scores.train_windows, test=-scores.test,
+                       test_labels=scores.test_labels)
+    other = build_report(flipped, strategies=[], anomaly_ratio=10.0, vus_window=2)
+    assert {k: v for k, v in other.items() if "all_positive" in k} == \
+        {k: v for k, v in report.items() if "all_positive" in k}

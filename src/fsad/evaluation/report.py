@@ -6,6 +6,9 @@ Keys (all floats):
   adjustment), ``test/s/{precision_pa,recall_pa,f1_pa}`` (point-adjusted), ``test/s/{aff_precision,aff_recall,
   aff_f1}`` (affiliation), ``test/s/range_f1``, ``test/s/event_f1``.
 
+- ``test/all_positive/<metric>``: the thresholded metrics of predicting every test step anomalous, a reference
+  that needs no model (affiliation F1 is often 0.6-0.7 there; point-adjusted F1 is high too).
+
 - with ``entities`` (e.g. the machines of SMD): ``entity/<name>/<metric>`` for every metric above except the
   thresholds, computed on that entity's test steps with the global thresholds, and ``entity_mean/<metric>``, their
   mean over the entities that contain anomalies (entities without any are listed in ``entity/skipped``).
@@ -82,6 +85,8 @@ def build_report(
     if not np.isfinite(test).all():
         raise ValueError(f"test scores contain {int((~np.isfinite(test)).sum())} NaN/inf values")
     report: dict[str, float | str] = {f"test/{k}": v for k, v in ranking_metrics(labels, test, vus_window).items()}
+    everything = np.ones_like(labels)  # the trivial reference: what "every step is anomalous" already scores
+    report.update({f"test/all_positive/{k}": v for k, v in thresholded_metrics(labels, everything).items()})
     thresholds: dict[str, float] = {}
     for strategy in strategies:
         try:
