@@ -306,6 +306,8 @@ def test_contrastive_loss_is_what_trains_rem_through_the_forecaster():
 def test_redf_rejects_inconsistent_horizons():
     with pytest.raises(ValueError, match="data.horizon >= 1"):
         REDF(n_channels=3, window=32, horizon=0)
+    with pytest.raises(ValueError, match="model.score_reduction"):
+        _redf(score_reduction="max")
     model = _redf(horizon_blocks=3)
     with pytest.raises(ValueError, match="horizon_blocks disagree"):
         model.training_loss(_x(2, 32 + 2 * 8, 3))
@@ -358,3 +360,17 @@ def test_prediction_run_scores_each_test_step_once_and_reports_affiliation(tmp_p
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["test/spot/aff_f1"] == report["test/spot/aff_f1"]
     assert "test/vus_pr" in saved and "test/auc_roc" in saved
+
+
+def test_additive_mask_scales_the_straight_through_gradient_and_catch_bounds_it():
+    """The README's warning: with ``-1e9`` on blocked pairs, the gradient reaching the band embedding through the
+    mask is about 1e9 x the softmax gradient; CATCH's form keeps it at the scale of the reconstruction gradient."""
+    norms = {}
+    for style in ("additive", "catch"):
+        torch.manual_seed(0)
+        rem = REM(n_channels=6, window=64, d_model=16, n_heads=2, head="linear", mask_style=style).double()
+        x = _x(8, 64, 6)
+        rem_loss(x, rem(x))["rem"].backward()
+        norms[style] = (rem.inter_embed.weight.grad.norm().item(), rem.intra_embed.weight.grad.norm().item())
+    assert norms["additive"][0] > 1e5 * norms["additive"][1]
+    assert norms["catch"][0] < 10 * norms["catch"][1]

@@ -18,7 +18,14 @@ from torch import Tensor
 
 from fsad.methods.base import AnomalyDetector
 from fsad.methods.red_f.dfm import DFM
-from fsad.methods.red_f.objective import dfm_loss, future_score, reconstruction_score, rem_loss, split_sample
+from fsad.methods.red_f.objective import (
+    SCORE_REDUCTIONS,
+    dfm_loss,
+    future_score,
+    reconstruction_score,
+    rem_loss,
+    split_sample,
+)
 from fsad.methods.red_f.rem import REM
 
 #: Paper Table III rows (average Aff-F1 over the six datasets) -> the overrides that reproduce each one.
@@ -81,7 +88,8 @@ class REDF(AnomalyDetector):
         self.dfm = DFM(window=window, horizon=horizon, msp_modules=horizon_blocks - 1, **(dfm or {}))
         self.lambda_time, self.lambda_freq = lambda_time, lambda_freq
         self.lambda_main, self.lambda_msp, self.lambda_contra = lambda_main, lambda_msp, lambda_contra
-        future_score(torch.zeros(1, 1, 1), torch.zeros(1, 1, 1), score_reduction)  # validates the choice
+        if score_reduction not in SCORE_REDUCTIONS:
+            raise ValueError(f"model.score_reduction must be one of {SCORE_REDUCTIONS}, got {score_reduction!r}")
         self.score_reduction = score_reduction
 
     def training_loss(self, x: Tensor) -> dict[str, Tensor]:

@@ -125,7 +125,7 @@ class REM(nn.Module):
         self.patch, self.stride = (patch_size, patch_stride) if patching else (window, window)
         if self.patch > window:
             raise ValueError(f"patch_size={patch_size} is longer than the window of {window} steps")
-        self.window, self.use_frequency = window, use_frequency
+        self.window, self.use_frequency, self.d_model = window, use_frequency, d_model
         self.n_patches = (window - self.patch) // self.stride + 1
         token = 2 * self.patch if use_frequency else self.patch
         self.inter_embed = nn.Linear(token, d_model) if use_inter else None
@@ -165,20 +165,18 @@ class REM(nn.Module):
         mean, std = revin_statistics(x)
         xn = ((x - mean) / std).transpose(1, 2)  # (B, C, L)
         tokens, spectrum = self.patches(xn)
-        n, d = self.n_patches, None
+        n, d = self.n_patches, self.d_model
         branches = []
         if self.inter is not None:
             h = self.embed_drop(self.inter_embed(tokens.transpose(1, 2))).reshape(b * n, c, -1)  # (B N, C, D)
             mask = self.graph(h) if self.graph is not None else None
             for layer in self.inter:
                 h = layer(h, mask)
-            d = h.shape[-1]
             branches.append(h.view(b, n, c, d).transpose(1, 2))
         if self.intra is not None:
             h = self.embed_drop(self.intra_embed(tokens)).reshape(b * c, n, -1)  # (B C, N, D)
             for layer in self.intra:
                 h = layer(h)
-            d = h.shape[-1]
             branches.append(h.view(b, c, n, d))
         if len(branches) == 1:
             fused = branches[0]
