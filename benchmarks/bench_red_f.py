@@ -86,7 +86,12 @@ def main() -> None:
         for channels in args.channels:
             cmd = [sys.executable, __file__, "--child", setting, str(channels), "--head", args.head,
                    "--threads", str(args.threads), "--repeats", str(args.repeats), "--batch", str(args.batch)]
-            out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode:  # e.g. killed by the kernel when the step does not fit in memory
+                reason = "killed (out of memory?)" if done.returncode < 0 else done.stderr.strip().splitlines()[-1]
+                print(f"{setting:8} {channels:>3} {args.head:>8} {reason}")
+                continue
+            out = json.loads(done.stdout.splitlines()[-1])
             print(f"{setting:8} {channels:>3} {out['head']:>8} {out['params_M']:>8.2f}M {out['step_s']:>7.2f}s "
                   f"{out['score_batch_s']:>11.2f}s {out['peak_MB']:>8.0f} {5 * epoch_steps * out['step_s']:>9.0f}s")
 
