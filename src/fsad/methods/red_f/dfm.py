@@ -22,7 +22,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fsad.layers.dropout import FastDropout
-
 from fsad.layers.revin import revin_statistics
 from fsad.methods.red_f.attention import SelfAttention
 

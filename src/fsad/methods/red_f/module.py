@@ -101,7 +101,7 @@ class REDF(AnomalyDetector):
         rem = self.rem(looks[0])
         y0_hat, h0 = self.dfm(looks[0])
         y0_rec = self.dfm(rem.x_rec)[0] if self.lambda_contra else None
-        msp = self.dfm.forward_msp(looks[1:], h0) if len(looks) > 1 else []
+        msp = self.dfm.forward_msp(looks[1:], h0)  # [] without MSP modules
         out = rem_loss(looks[0], rem, self.lambda_time, self.lambda_freq)
         out.update(dfm_loss(targets[0], y0_hat, y0_rec, targets[1:], msp, self.lambda_main, self.lambda_msp,
                             self.lambda_contra))

@@ -26,7 +26,6 @@ import torch
 from torch import Tensor, nn
 
 from fsad.layers.dropout import FastDropout
-
 from fsad.layers.revin import revin_statistics
 from fsad.methods.red_f.attention import ChannelGraphMask, PreNormLayer
 
