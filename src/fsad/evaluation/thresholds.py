@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from fsad.evaluation.spot import spot_threshold
-from fsad.evaluation.metrics._validation import as_scores, labels_and_scores
+from fsad.evaluation.metrics._validation import as_scores, labels_and_scores, require_anomaly
 
 __all__ = [
     "THRESHOLD_STRATEGIES",
@@ -111,7 +111,8 @@ def oracle_best_f1_threshold(
     scores (a diagnostic of score quality); it is never a detector result.
 
     Args:
-        labels: shape (N,), binary ground truth (1 = anomaly); at least one anomaly.
+        labels: shape (N,), binary ground truth (1 = anomaly); without anomaly F1 is undefined and
+            :class:`~fsad.evaluation.metrics.UndefinedMetricError` (a ``ValueError``) is raised.
         scores: shape (N,), anomaly scores.
         point_adjusted: ``False``: point-wise F1 of ``scores > threshold``. ``True``: point-adjusted F1
             (PA, as in Anomaly-Transformer's evaluation): a true anomaly segment (maximal run of 1s)
@@ -124,9 +125,8 @@ def oracle_best_f1_threshold(
         keep the highest threshold.
     """
     y, s = labels_and_scores(labels, scores)
+    require_anomaly(y, "the oracle's best F1")
     total_pos = float(np.count_nonzero(y))
-    if total_pos == 0:
-        raise ValueError("oracle_best_f1_threshold: labels contain no anomaly, F1 is undefined")
     if not point_adjusted:
         return _best_f1(s, y.astype(np.float64), (~y).astype(np.float64), total_pos)
     # PA: items = normal points (1 false positive each) + anomaly segments (length true positives each,

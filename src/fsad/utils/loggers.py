@@ -26,8 +26,13 @@ def make_wandb_logger(mode: str = "auto", **kwargs: Any) -> WandbLogger:
     return WandbLogger(mode=mode, **kwargs)
 
 
-def log_report(loggers: list[Logger], report: dict[str, float], config: dict, figure_path: Path | None) -> None:
-    """Send the final metrics, the resolved config and the score plot to every logger."""
+def log_report(loggers: list[Logger], report: dict[str, float | str | None], config: dict,
+               figure_path: Path | None) -> None:
+    """Send the final metrics, the resolved config and the score plot to every logger.
+
+    Only the numeric values of ``report`` are logged: undefined metrics (``None``) and strings (``error/...``
+    reasons, versions, paths) are left to ``metrics.json``.
+    """
     for logger in loggers:
         logger.log_hyperparams(config)
         logger.log_metrics({k: v for k, v in report.items() if isinstance(v, (int, float))})

@@ -1,4 +1,8 @@
-"""Input checks shared by every metric: each failure raises ``ValueError`` naming the offending argument."""
+"""Input checks shared by every metric: each failure raises ``ValueError`` naming the offending argument.
+
+Labels for which a metric is undefined (no anomaly, or no normal point) raise :class:`UndefinedMetricError`, a
+``ValueError`` subclass, so that a caller can tell "undefined for these labels" from a malformed input.
+"""
 
 from __future__ import annotations
 
@@ -62,16 +66,21 @@ def labels_and_pred(labels: ArrayLike, pred: ArrayLike) -> tuple[np.ndarray, np.
     return y, p
 
 
+class UndefinedMetricError(ValueError):
+    """Valid inputs for which the metric has no value: labels without anomaly, or without normal point."""
+
+
 def require_anomaly(labels: np.ndarray, metric: str) -> None:
-    """Raise when ``labels`` holds no anomalous point (the metric's recall side is undefined)."""
+    """Raise :class:`UndefinedMetricError` when ``labels`` holds no anomalous point (recall is undefined)."""
     if not labels.any():
-        raise ValueError(f"labels contains no anomaly: {metric} is undefined")
+        raise UndefinedMetricError(f"labels contains no anomaly: {metric} is undefined")
 
 
 def require_normal(labels: np.ndarray, metric: str) -> None:
-    """Raise when ``labels`` holds no normal point (false-positive rates are undefined)."""
+    """Raise :class:`UndefinedMetricError` when ``labels`` holds no normal point (false-positive rates are
+    undefined)."""
     if labels.all():
-        raise ValueError(f"labels contains no normal point: {metric} is undefined")
+        raise UndefinedMetricError(f"labels contains no normal point: {metric} is undefined")
 
 
 def check_window(window: int) -> int:
