@@ -7,7 +7,10 @@ from omegaconf import DictConfig
 rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
 
 from fsad.pipeline import train  # noqa: E402
+from fsad.utils.resolvers import register_resolvers  # noqa: E402
 from fsad.utils.sweep import run_job  # noqa: E402
+
+register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train.yaml")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -20,48 +21,69 @@ from fsad.data.windows import assemble_scores
 from fsad.evaluation.plots import plot_scores
 from fsad.evaluation.report import ScoreSet, build_report
 from fsad.methods.base import AnomalyDetector
+from fsad.utils.callbacks import FitClock
+from fsad.utils.checkpoints import VerifiedCheckpointIO, load_weights, read_checkpoint
+from fsad.utils.config_checks import check_options
 from fsad.utils.console import print_config_tree
-from fsad.utils.io import write_json, write_npz
+from fsad.utils.io import atomic_write, write_json, write_npz
 from fsad.utils.loggers import log_report
+from fsad.utils.run_config import checkpoint_file
+from fsad.utils.runs import plan_start, require_writable
+
+log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit the configured method on the configured data, then score and evaluate it (``train.py``).
 
-    When resuming from ``<run>/checkpoints/*.ckpt`` the outputs go to that ``<run>`` folder, so checkpoints
-    (best and last), logs and results of the interrupted run are continued in one place.
+    ``ckpt_path`` decides the run folder and the start (:func:`fsad.utils.runs.plan_start`): an unfinished run of
+    the same experiment is resumed in its own folder; a finished run's checkpoint starts a new run from its weights
+    (``init_from`` in ``config.yaml`` and ``metrics.json``); every check happens before anything is written.
     """
-    run_dir = Path(cfg.paths.output_dir)
-    resume_from = resolve_ckpt_path(cfg.get("ckpt_path"), run_dir)
-    if resume_from and Path(resume_from).parent.name == "checkpoints":
-        run_dir = Path(resume_from).parent.parent  # continue the interrupted run in its own folder
-        with open_dict(cfg):
-            cfg.paths.output_dir = str(run_dir)
-    _prepare(cfg, run_dir)
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    check_options(cfg)
+    start = plan_start(cfg, Path(cfg.paths.output_dir))
+    run_dir = start.run_dir
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(run_dir)  # a resumed run continues in its own folder
+        if start.init_from:
+            cfg.init_from = start.init_from
+    resuming_in_place = bool(start.resume_from) and (run_dir / "config.yaml").is_file()
+    _prepare(cfg, run_dir, write_config=not resuming_in_place)
+    log.info("run folder %s: %s", run_dir, f"resuming {start.resume_from}" if start.resume_from else
+             f"new run from the weights of {start.init_from}" if start.init_from else "new run")
+    clock = FitClock()
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None] + [clock]
     datamodule, model, trainer, loggers = _build(cfg, callbacks)
+    if start.init_from:
+        load_weights(model, start.init_from)
 
     started = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=start.resume_from)
     fit_seconds = time.perf_counter() - started
+    log.info("fit: %d epochs (epoch %d to %d) in %.1f s", clock.epochs, clock.first_epoch, trainer.current_epoch,
+             fit_seconds)
 
     score_ckpt = _scoring_checkpoint(trainer, cfg.get("score_ckpt", "best"))
     extra = {
         "time/fit_seconds": fit_seconds,
         "time/epochs": float(trainer.current_epoch),
-        "time/seconds_per_epoch": fit_seconds / max(trainer.current_epoch - _start_epoch(resume_from), 1),
-        "resumed_from": str(resume_from) if resume_from else "",
+        "time/epochs_this_fit": float(clock.epochs),
+        "time/seconds_per_epoch": clock.seconds_per_epoch,
+        "resumed_from": start.resume_from or "",
+        "init_from": start.init_from or "",
     }
     return score_and_report(cfg, trainer, model, datamodule, score_ckpt, run_dir, loggers, extra)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Re-score a trained checkpoint (``eval.py ckpt_path=...``) and write the same outputs as training."""
-    ckpt = Path(str(cfg.ckpt_path))
-    if not ckpt.is_file():
-        raise FileNotFoundError(f"ckpt_path={ckpt}: no such checkpoint file")
+    """Re-score a trained checkpoint (``eval.py ckpt_path=...``) and write the same outputs as training into the
+    evaluation's own run folder. ``ckpt_path`` may be a run folder (its scored checkpoint is used)."""
+    check_options(cfg)
+    ckpt = checkpoint_file(cfg.ckpt_path)
+    read_checkpoint(ckpt)  # a clear error for a missing file or one that is not a checkpoint
     run_dir = Path(cfg.paths.output_dir)
     _prepare(cfg, run_dir)
+    log.info("evaluating %s into %s", ckpt, run_dir)
     datamodule, model, trainer, loggers = _build(cfg, callbacks=[])
     return score_and_report(cfg, trainer, model, datamodule, str(ckpt), run_dir, loggers, {})
 
@@ -74,12 +96,22 @@ def score_and_report(cfg: DictConfig, trainer: L.Trainer, model: AnomalyDetector
     loaders = datamodule.scoring_dataloaders(train_stride=ev.get("train_score_stride"))
     model.scoring_splits = list(loaders)
     started = time.perf_counter()
+    log.info("scoring %s with %s", ", ".join(loaders), ckpt_path or "the weights in memory")
     trainer.test(model, dataloaders=list(loaders.values()), ckpt_path=ckpt_path, verbose=False)
     score_seconds = time.perf_counter() - started
-    if not trainer.is_global_zero or trainer.fast_dev_run:
-        return {}  # fast_dev_run scores one batch per split only: nothing to evaluate
+    if not trainer.is_global_zero:
+        return {}
+    if trainer.fast_dev_run:  # one batch per split was scored: nothing to evaluate
+        log.warning("fast_dev_run: one batch per split was scored; evaluation skipped (no metrics.json, "
+                    "scores.npz or scores.png in %s)", run_dir)
+        return {}
 
     scores = collect_scores(model, datamodule)
+    arrays = {"train_scores": scores.train, "train_window_scores": scores.train_windows,
+              "test_scores": scores.test, "test_labels": scores.test_labels}
+    if scores.val is not None:
+        arrays["val_scores"] = scores.val
+    write_npz(run_dir / "scores.npz", **arrays)  # first: the scores survive whatever the metrics do
     started = time.perf_counter()
     report: dict[str, Any] = build_report(
         scores, strategies=list(ev.strategies), anomaly_ratio=float(ev.anomaly_ratio), vus_window=int(ev.vus_window),
@@ -99,14 +131,12 @@ def score_and_report(cfg: DictConfig, trainer: L.Trainer, model: AnomalyDetector
         "data/n_test": float(len(scores.test)),
     })
     write_json(run_dir / "metrics.json", report)
-    arrays = {"train_scores": scores.train, "train_window_scores": scores.train_windows,
-              "test_scores": scores.test, "test_labels": scores.test_labels}
-    if scores.val is not None:
-        arrays["val_scores"] = scores.val
-    write_npz(run_dir / "scores.npz", **arrays)
-    thresholds = {k.split("/", 1)[1]: v for k, v in report.items() if k.startswith("threshold/")}
+    log.info("metrics written to %s", run_dir / "metrics.json")
+    thresholds = {k.split("/", 1)[1]: v for k, v in report.items()
+                  if k.startswith("threshold/") and isinstance(v, float) and np.isfinite(v)}
+    dataset = Path(datamodule.record.source).name or type(datamodule).__name__
     figure = plot_scores(scores.test, scores.test_labels, thresholds, run_dir / "scores.png",
-                         title=f"{cfg.get('task_name', 'run')}: test scores")
+                         title=f"{type(model).__name__} on {dataset}: test scores")
     log_report(loggers, report, OmegaConf.to_container(cfg, resolve=True), figure)
     _print_summary(report)
     return report
@@ -143,50 +173,28 @@ def _test_entities(datamodule: TimeSeriesDataModule) -> list[tuple[str, int, int
     return [(e["name"], *e["test"]) for e in entities]
 
 
-def resolve_ckpt_path(ckpt_path: str | None, run_dir: Path) -> str | None:
-    """Turn the ``ckpt_path`` option into a file to resume from.
-
-    ``null`` starts fresh; a path must exist; ``last`` takes ``<run_dir>/checkpoints/last.ckpt`` if present, else
-    the newest ``checkpoints/last.ckpt`` of an unfinished run (no ``metrics.json``) beside this run's folder.
-    """
-    if ckpt_path in (None, "", "null"):
-        return None
-    if ckpt_path != "last":
-        if not Path(ckpt_path).is_file():
-            raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint file")
-        return str(ckpt_path)
-    own = run_dir / "checkpoints" / "last.ckpt"
-    if own.is_file():
-        return str(own)
-    candidates = [p for p in run_dir.parent.glob("*/checkpoints/last.ckpt")
-                  if p.parent.parent != run_dir and not (p.parent.parent / "metrics.json").exists()]
-    if not candidates:
-        raise FileNotFoundError(f"ckpt_path=last: no unfinished run with checkpoints/last.ckpt under {run_dir.parent}")
-    return str(max(candidates, key=lambda p: p.stat().st_mtime))
-
-
 def _build(cfg: DictConfig, callbacks: list) -> tuple[TimeSeriesDataModule, AnomalyDetector, L.Trainer, list]:
     """Instantiate the configured DataModule, method, loggers and Trainer (with ``callbacks``)."""
     datamodule: TimeSeriesDataModule = instantiate(cfg.data, _convert_="all")
     model: AnomalyDetector = instantiate(cfg.model, _convert_="all")
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                                     plugins=[VerifiedCheckpointIO()])
     return datamodule, model, trainer, loggers
 
 
-def _start_epoch(ckpt_path: str | None) -> int:
-    if not ckpt_path:
-        return 0
-    return int(torch.load(ckpt_path, map_location="cpu", weights_only=False).get("epoch", -1)) + 1
-
-
-def _prepare(cfg: DictConfig, run_dir: Path) -> None:
+def _prepare(cfg: DictConfig, run_dir: Path, write_config: bool = True) -> None:
+    """Threads, seed; on rank 0: check that the run folder and the checkpoint folders are writable (before any
+    training), write ``config.yaml`` (``write_config``) and print the config."""
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     if rank_zero_only.rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+        folders = [Path(str(c.dirpath)) for c in (cfg.get("callbacks") or {}).values()
+                   if c is not None and c.get("dirpath")]
+        require_writable(run_dir, *folders)
+        if write_config:
+            atomic_write(run_dir / "config.yaml", lambda p: OmegaConf.save(cfg, p, resolve=True))
         if cfg.get("print_config", True):
             print_config_tree(cfg)
 
@@ -199,5 +207,6 @@ def _print_summary(report: dict[str, Any]) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key in sorted(k for k in report if k.startswith("test/")):
-        table.add_row(key, f"{report[key]:.4f}")
+        value = report[key]
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     Console().print(table)

@@ -9,8 +9,10 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from fsad.utils.resolvers import register_resolvers
 from tests.conftest import PROJECT_ROOT
 
+register_resolvers()
 CONF = str(PROJECT_ROOT / "conf")
 
 TINY = [

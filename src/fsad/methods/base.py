@@ -14,9 +14,9 @@ import lightning as L
 import numpy as np
 import torch
 
+from fsad.utils.checkpoints import CheckpointMismatchError, check_compatible
 
-class CheckpointMismatchError(RuntimeError):
-    """A checkpoint was written by a different method than the one being loaded."""
+__all__ = ["AnomalyDetector", "CheckpointMismatchError"]
 
 
 class AnomalyDetector(L.LightningModule):
@@ -87,10 +87,5 @@ class AnomalyDetector(L.LightningModule):
         checkpoint["fsad_method"] = f"{type(self).__module__}.{type(self).__qualname__}"
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        expected = f"{type(self).__module__}.{type(self).__qualname__}"
-        found = checkpoint.get("fsad_method")
-        if found is not None and found != expected:
-            raise CheckpointMismatchError(
-                f"checkpoint was written by method '{found}' but the config's model is '{expected}'; "
-                "pick the matching model config (e.g. model=...) or another checkpoint"
-            )
+        """Before Lightning loads the weights: an error naming the differing method or hyperparameters."""
+        check_compatible(self, checkpoint)

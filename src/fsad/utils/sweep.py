@@ -22,23 +22,36 @@ log = logging.getLogger(__name__)
 def run_job(task: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig) -> float | None:
     """Run ``task(cfg)``; return the configured ``optimized_metric`` (for sweepers).
 
-    In a multirun, an exception is written to ``<job dir>/failed.json`` and logged, and the sweep continues;
-    in a single run it propagates (non-zero exit).
+    An exception is logged with its traceback (to the run's ``<task_name>.log``) and written to
+    ``<run dir>/failed.json`` (error, traceback, overrides). In a multirun the sweep then continues (the summary
+    lists the job as failed and the sweep exits non-zero at the end); in a single run it propagates (non-zero exit).
     """
     try:
         report = task(cfg)
     except Exception as err:
+        job_dir = _run_dir(cfg)
+        log.exception("run failed: %s: %s", type(err).__name__, err)
+        overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+        try:
+            write_json(job_dir / "failed.json", {"error": f"{type(err).__name__}: {err}",
+                                                 "traceback": traceback.format_exc(), "overrides": overrides})
+        except OSError as write_err:
+            log.error("could not write %s: %s", job_dir / "failed.json", write_err)
         if not _is_multirun():
             raise
-        job_dir = Path(HydraConfig.get().runtime.output_dir)
-        write_json(job_dir / "failed.json", {"error": f"{type(err).__name__}: {err}",
-                                             "traceback": traceback.format_exc(),
-                                             "overrides": list(HydraConfig.get().overrides.task)})
         log.error("job %s failed: %s: %s (details in %s)", HydraConfig.get().job.num, type(err).__name__, err,
                   job_dir / "failed.json")
         return None
     value = report.get(cfg.get("optimized_metric") or "") if report else None
     return float(value) if isinstance(value, (int, float)) else None
+
+
+def _run_dir(cfg: DictConfig) -> Path:
+    """The folder the run writes into (a resumed run's own folder), else Hydra's output folder."""
+    try:
+        return Path(str(cfg.paths.output_dir))
+    except Exception:  # the config itself may be what failed to resolve
+        return Path(HydraConfig.get().runtime.output_dir)
 
 
 def _is_multirun() -> bool:
@@ -48,7 +61,7 @@ def _is_multirun() -> bool:
 class SweepSummary(Callback):
     """At the end of a multirun, write ``<sweep dir>/sweep_summary.json``: each job's overrides, status and
     metrics (or error), and the mean of every metric over the finished jobs (e.g. one job per SMD machine gives the
-    OmniAnomaly per-machine average); print one line per job."""
+    OmniAnomaly per-machine average); print one line per job. Exits with status 1 when any job did not finish."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -58,20 +71,23 @@ class SweepSummary(Callback):
             overrides = overrides_file.read_text().strip().splitlines() if overrides_file.is_file() else []
             entry: dict[str, Any] = {"job": int(job_dir.name), "dir": str(job_dir),
                                      "overrides": [o.lstrip("- ").strip() for o in overrides]}
-            if (job_dir / "failed.json").is_file():
-                entry.update(status="failed", error=json.loads((job_dir / "failed.json").read_text())["error"])
-            elif (job_dir / "metrics.json").is_file():
+            if (job_dir / "metrics.json").is_file():  # before failed.json: a failed job may have been resumed
                 entry.update(status="ok", metrics=json.loads((job_dir / "metrics.json").read_text()))
+            elif (job_dir / "failed.json").is_file():
+                entry.update(status="failed", error=json.loads((job_dir / "failed.json").read_text())["error"])
             else:
                 entry.update(status="incomplete")
             jobs.append(entry)
         write_json(sweep_dir / "sweep_summary.json", {"jobs": jobs, "mean": mean_metrics(jobs)})
         failed = [j for j in jobs if j["status"] != "ok"]
         for job in jobs:
-            detail = job.get("error") or f"test/vus_pr={job.get('metrics', {}).get('test/vus_pr', float('nan')):.4f}"
+            value = job.get("metrics", {}).get("test/vus_pr")
+            detail = job.get("error") or (f"test/vus_pr={value:.4f}" if isinstance(value, float) else
+                                          f"test/vus_pr={value}")
             log.info("job %d [%s] %s: %s", job["job"], job["status"], " ".join(job["overrides"]), detail)
         if failed:
             log.warning("%d of %d jobs did not finish; see %s", len(failed), len(jobs), sweep_dir / "sweep_summary.json")
+            raise SystemExit(1)  # after every job ran and the summary is written: schedulers see the failure
 
 
 def mean_metrics(jobs: list[dict[str, Any]]) -> dict[str, float]:

@@ -1,0 +1,90 @@
+"""Type and range checks of the main numeric options, run when the config is composed (before any data is read),
+so ``trainer.max_epochs=abc`` is a clear error at once instead of a bare AssertionError deep inside a library."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omegaconf import DictConfig, OmegaConf
+
+
+class ConfigValueError(ValueError):
+    """A config option has the wrong type or is out of range; the message names the key and what was expected."""
+
+
+@dataclass(frozen=True)
+class NumericOption:
+    """One checked option: ``kind`` int or float, inclusive bounds, whether ``null`` is allowed."""
+
+    key: str
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    nullable: bool = False
+
+    def problem(self, value: object) -> str | None:
+        """None when ``value`` is acceptable, else what was expected."""
+        if value is None and self.nullable:
+            return None
+        numeric = isinstance(value, int) or (self.kind is float and isinstance(value, float))
+        if isinstance(value, bool) or not numeric:
+            return self.expected()
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            return self.expected()
+        return None
+
+    def expected(self) -> str:
+        text = "an integer" if self.kind is int else "a number"
+        if self.low is not None and self.high is not None:
+            text += f" in [{self.low:g}, {self.high:g}]"
+        elif self.low is not None:
+            text += f" >= {self.low:g}"
+        return text + (" or null" if self.nullable else "")
+
+
+OPTIONS = (
+    NumericOption("seed", int, 0),
+    NumericOption("threads", int, 1, nullable=True),
+    NumericOption("trainer.max_epochs", int, -1, nullable=True),
+    NumericOption("trainer.min_epochs", int, 0, nullable=True),
+    NumericOption("trainer.check_val_every_n_epoch", int, 1, nullable=True),
+    NumericOption("trainer.log_every_n_steps", int, 1, nullable=True),
+    NumericOption("trainer.num_sanity_val_steps", int, -1, nullable=True),
+    NumericOption("trainer.gradient_clip_val", float, 0, nullable=True),
+    NumericOption("data.window", int, 1),
+    NumericOption("data.batch_size", int, 1),
+    NumericOption("data.train_stride", int, 1),
+    NumericOption("data.val_stride", int, 1, nullable=True),
+    NumericOption("data.val_fraction", float, 0, 1),
+    NumericOption("data.anomaly_ratio", float, 0, 100),
+    NumericOption("data.horizon", int, 0),
+    NumericOption("data.horizon_blocks", int, 1),
+    NumericOption("data.num_workers", int, 0),
+    NumericOption("model.lr", float, 0),
+    NumericOption("model.d_model", int, 1),
+    NumericOption("model.e_layers", int, 1),
+    NumericOption("evaluation.anomaly_ratio", float, 0, 100),
+    NumericOption("evaluation.vus_window", int, 1),
+    NumericOption("evaluation.train_score_stride", int, 1, nullable=True),
+    NumericOption("evaluation.spot.q", float, 0, 1),
+    NumericOption("evaluation.spot.level", float, 0, 1),
+)
+
+
+def check_options(cfg: DictConfig) -> None:
+    """Raise :class:`ConfigValueError` naming every main numeric option (:data:`OPTIONS`) of ``cfg`` that has the
+    wrong type or range; options the config does not have are skipped."""
+    problems = []
+    for option in OPTIONS:
+        value = OmegaConf.select(cfg, option.key, default=_ABSENT)
+        if value is _ABSENT:
+            continue
+        expected = option.problem(value)
+        if expected:
+            problems.append(f"{option.key}={value!r}: expected {expected}")
+    if problems:
+        raise ConfigValueError("invalid config values: " + "; ".join(problems)
+                               + " (set them on the command line, e.g. trainer.max_epochs=10)")
+
+
+_ABSENT = object()

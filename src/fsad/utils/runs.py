@@ -1,0 +1,182 @@
+"""Run folders: every run writes into a new folder of its own; only an unfinished run of the same experiment is
+ever resumed in place; a finished run is never written into again.
+
+A *run folder* holds ``config.yaml`` (the resolved config), ``checkpoints/`` and, once finished, ``metrics.json``.
+The ``ckpt_path`` option decides how a training run starts (:func:`plan_start`):
+
+| ``ckpt_path`` | the run ... |
+|---|---|
+| ``null`` | starts from scratch in its own new folder |
+| ``last`` | resumes the newest unfinished run beside its folder whose experiment matches (data, model, task) |
+| ``<run>/checkpoints/x.ckpt`` of an unfinished run | resumes that run in its folder (experiment must match) |
+| ``<run>/checkpoints/x.ckpt`` or ``<run>`` of a finished run | starts in its own new folder from those *weights* (epoch 0, new optimiser); ``init_from`` records the file |
+| any other checkpoint file | resumes the file's training state (epoch, optimiser) in its own new folder |
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+# The keys that define an experiment: a run is resumed only when these agree with the composed config.
+EXPERIMENT_KEYS = ("task_name", "data", "model")
+# Keys under EXPERIMENT_KEYS that change how a run executes, not what it computes.
+OPERATIONAL_KEYS = frozenset({"data.num_workers", "data.download", "data.mirror", "model.scan_backend"})
+
+
+class RunFolderError(RuntimeError):
+    """A run folder cannot be used: not writable, of another experiment, or no run to resume."""
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """How a training run starts.
+
+    Attributes:
+        run_dir: the folder every output of this run goes to.
+        resume_from: checkpoint whose full training state (weights, optimiser, epoch) is restored, or None.
+        init_from: checkpoint whose weights initialise a new run (epoch 0, fresh optimiser), or None.
+    """
+
+    run_dir: Path
+    resume_from: str | None = None
+    init_from: str | None = None
+
+
+def is_finished(run_dir: Path) -> bool:
+    """A run is finished once its ``metrics.json`` exists."""
+    return (run_dir / "metrics.json").is_file()
+
+
+def run_of_checkpoint(ckpt: Path) -> Path | None:
+    """``<run>`` for ``<run>/checkpoints/<file>.ckpt`` when ``<run>/config.yaml`` exists, else None."""
+    run = ckpt.resolve().parent.parent
+    return run if ckpt.resolve().parent.name == "checkpoints" and (run / "config.yaml").is_file() else None
+
+
+def scored_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint a run folder stands for: the one its ``metrics.json`` scored, else its single best
+    checkpoint, else ``checkpoints/last.ckpt``. Raises FileNotFoundError naming the folder when it has none."""
+    import json
+
+    metrics = run_dir / "metrics.json"
+    if metrics.is_file():
+        scored = json.loads(metrics.read_text()).get("ckpt_path")
+        if scored and Path(scored).is_file():
+            return Path(scored)
+    best = sorted((run_dir / "checkpoints").glob("best*.ckpt"))
+    if len(best) == 1:
+        return best[0]
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        return last
+    raise FileNotFoundError(f"{run_dir}: no checkpoint in {run_dir / 'checkpoints'} "
+                            "(expected best-epoch*.ckpt or last.ckpt); pass a checkpoint file as ckpt_path=...")
+
+
+def config_differences(cfg: DictConfig, run_dir: Path) -> list[str]:
+    """The experiment keys (``EXPERIMENT_KEYS``, minus ``OPERATIONAL_KEYS``) on which ``cfg`` differs from the
+    run's ``config.yaml``, as ``"key: run <a>, now <b>"`` lines (empty when they agree)."""
+    stored_path = run_dir / "config.yaml"
+    if not stored_path.is_file():
+        return [f"{stored_path}: missing, so the run's experiment cannot be checked"]
+    stored = OmegaConf.to_container(OmegaConf.load(stored_path), resolve=False)
+    now = OmegaConf.to_container(cfg, resolve=True)
+    old_flat, new_flat = {}, {}
+    for key in EXPERIMENT_KEYS:
+        _flatten(stored.get(key), key, old_flat)
+        _flatten(now.get(key), key, new_flat)
+    return [f"{key}: run {old_flat.get(key, '<absent>')!r}, now {new_flat.get(key, '<absent>')!r}"
+            for key in sorted(set(old_flat) | set(new_flat))
+            if key not in OPERATIONAL_KEYS and old_flat.get(key) != new_flat.get(key)]
+
+
+def plan_start(cfg: DictConfig, run_dir: Path) -> RunStart:
+    """Decide where a training run writes and what it starts from (see the module docstring).
+
+    Every check happens here, before anything is written. Raises FileNotFoundError for a missing checkpoint or
+    no unfinished run, :class:`RunFolderError` when the only candidates are other experiments (listing them and
+    the keys that differ).
+    """
+    from fsad.utils.checkpoints import read_checkpoint
+
+    option = cfg.get("ckpt_path")
+    if option in (None, "", "null"):
+        return RunStart(run_dir)
+    if option == "last":
+        return _resume_last(cfg, run_dir)
+    path = Path(str(option))
+    if path.is_dir():
+        if not (path / "config.yaml").is_file():
+            raise FileNotFoundError(f"ckpt_path={path}: a folder without config.yaml is not a run folder")
+        path = scored_checkpoint(path) if is_finished(path) else path / "checkpoints" / "last.ckpt"
+    if not path.is_file():
+        raise FileNotFoundError(f"ckpt_path={path}: no such checkpoint file")
+    read_checkpoint(path)  # a clear error for a file that is not a checkpoint, before anything is written
+    run = run_of_checkpoint(path)
+    if run is None:
+        return RunStart(run_dir, resume_from=str(path))
+    if is_finished(run):
+        log.info("%s is finished: a new run starts from the weights of %s", run, path)
+        return RunStart(run_dir, init_from=str(path))
+    differences = config_differences(cfg, run)
+    if differences:
+        raise RunFolderError(f"ckpt_path={path}: the unfinished run {run} is another experiment; it differs on "
+                             + "; ".join(differences[:8]) + ". Compose the same experiment to resume it, "
+                             "or start a new run from its weights once it is finished")
+    return RunStart(run, resume_from=str(path))
+
+
+def _resume_last(cfg: DictConfig, run_dir: Path) -> RunStart:
+    if (run_dir / "checkpoints" / "last.ckpt").is_file() and not is_finished(run_dir):
+        candidates = [run_dir]
+    else:
+        candidates = sorted((p.parent.parent for p in run_dir.parent.glob("*/checkpoints/last.ckpt")
+                             if p.parent.parent != run_dir and not is_finished(p.parent.parent)),
+                            key=lambda p: (p / "checkpoints" / "last.ckpt").stat().st_mtime, reverse=True)
+    if not candidates:
+        raise FileNotFoundError(f"ckpt_path=last: no unfinished run with checkpoints/last.ckpt under {run_dir.parent}")
+    rejected = []
+    for run in candidates:
+        differences = config_differences(cfg, run)
+        if not differences:
+            return RunStart(run, resume_from=str(run / "checkpoints" / "last.ckpt"))
+        rejected.append(f"  {run}: {'; '.join(differences[:3])}" + (" ..." if len(differences) > 3 else ""))
+    raise RunFolderError("ckpt_path=last: no unfinished run of this experiment (task, data, model) under "
+                         f"{run_dir.parent}; the unfinished runs there differ:\n" + "\n".join(rejected)
+                         + "\nCompose the same experiment, or pass ckpt_path=<run>/checkpoints/last.ckpt")
+
+
+def require_writable(*folders: Path) -> None:
+    """Create each folder and write (then remove) a probe file in it; RunFolderError naming the folder if that
+    fails, so a run never trains for hours and then loses its checkpoints."""
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+                pass
+        except OSError as err:
+            raise RunFolderError(f"{folder}: not writable ({err.strerror or err}); checkpoints and results could "
+                                 "not be saved. Fix its permissions or choose another paths.log_dir / "
+                                 "hydra.run.dir") from err
+
+
+def unique_suffix() -> str:
+    """Six random hex digits: with the time, they make every run folder name unique (``fsad.unique``)."""
+    return os.urandom(3).hex()
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(item, f"{prefix}.{key}", out)
+    else:
+        out[prefix] = value
