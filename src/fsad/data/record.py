@@ -6,10 +6,13 @@ that (scaling, validation split, windows, loaders) is shared by all benchmarks.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 class DataValidationError(ValueError):
@@ -40,6 +43,7 @@ class SeriesRecord:
     source: str
     val: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    _labels_reported: bool = field(default=False, init=False, repr=False, compare=False)
 
     @property
     def n_channels(self) -> int:
@@ -49,6 +53,8 @@ class SeriesRecord:
         """Check shapes, channel counts, finiteness and label length; raise :class:`DataValidationError`.
 
         Returns ``self`` so calls can be chained. ``expected_channels`` is the count the config declares.
+        A test split whose labels are all 0 or all 1 is valid but logs a warning (once per record): threshold-free
+        metrics such as AUC-ROC are undefined on it.
         """
         for name in ("train", "test") + (("val",) if self.val is not None else ()):
             arr = getattr(self, name)
@@ -91,7 +97,20 @@ class SeriesRecord:
             raise DataValidationError(
                 f"{self.source}: field 'test_labels' must be 0/1, found values {values[:10].tolist()}"
             )
+        self._report_one_class()
         return self
+
+    def _report_one_class(self) -> None:
+        """Warn (once) when the test labels hold a single class."""
+        if self._labels_reported:
+            return
+        self._labels_reported = True
+        n, anomalous = len(self.test_labels), int(self.test_labels.sum())
+        if 0 < anomalous < n:
+            return
+        what = "has no labelled anomaly" if anomalous == 0 else "is labelled anomalous in every row"
+        log.warning("%s: the test split (%s rows) %s; threshold-free metrics such as AUC-ROC are undefined and "
+                    "will be reported as null", self.source, f"{n:,}", what)
 
     def _channel(self, c: int) -> str:
         return self.channel_names[c] if c < len(self.channel_names) else str(c)
