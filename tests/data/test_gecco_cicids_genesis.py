@@ -62,7 +62,8 @@ def test_gecco_ffill_and_error_policies(tmp_path: Path):
     assert filled.meta["missing_values_filled"] == 1 and filled.meta["rows"] == 8
     assert (len(filled.train), len(filled.test)) == (4, 4)
     assert filled.test_labels.tolist() == [0, 0, 1, 0]
-    with pytest.raises(DataValidationError, match=r"water.csv: 1 missing/inf values \(first at row 5, column 'Cl'\)"):
+    with pytest.raises(DataValidationError,
+                       match=r"water.csv: 1 missing/inf values \(first at line 7 of the file, column 'Cl'\)"):
         load_gecco(tmp_path, missing="error")
 
 
@@ -76,7 +77,8 @@ def test_gecco_event_spellings(tmp_path: Path, true: str, false: str):
 
 def test_gecco_bad_event_values_and_missing_columns(tmp_path: Path):
     write_gecco(tmp_path / "w.csv", ["maybe"] + EVENTS[1:])
-    with pytest.raises(DataValidationError, match=r"w.csv: field 'EVENT' has values \['maybe'\]; expected TRUE"):
+    with pytest.raises(DataValidationError, match=r"w.csv: field 'EVENT' has values \['maybe'\] \(first at line 2 of "
+                                                  r"the file\); expected TRUE"):
         load_gecco(tmp_path)
     frame = pd.read_csv(tmp_path / "w.csv")
     frame.drop(columns=["EVENT"]).to_csv(tmp_path / "w.csv", index=False)
@@ -162,8 +164,8 @@ def test_cicids_original_release_order_labels_and_infinities(tmp_path: Path):
 
 def test_cicids_missing_policy_error_names_the_file_and_column(tmp_path: Path):
     write_traffic_labelling(tmp_path)
-    with pytest.raises(DataValidationError,
-                       match=r"a_benign.csv: 1 missing/inf values \(first at row 1, column 'Flow Bytes/s'\)"):
+    with pytest.raises(DataValidationError, match=r"a_benign.csv: 1 missing/inf values \(first at line 3 of the file, "
+                                                  r"column 'Flow Bytes/s'\)"):
         load_cicids(tmp_path, missing="error")
 
 
@@ -208,7 +210,8 @@ def test_cicids_errors(tmp_path: Path):
     with pytest.raises(DataValidationError, match=r"a.csv: no 'Label' column"):
         load_cicids(tmp_path)
     (tmp_path / "a.csv").write_text("Timestamp,Flow Duration,Label\n2017-07-03 09:00:00,1,\n2017-07-03 09:01:00,2,x\n")
-    with pytest.raises(DataValidationError, match=r"a.csv: field 'Label' is empty in 1 rows \(first at row 0\)"):
+    with pytest.raises(DataValidationError,
+                       match=r"a.csv: field 'Label' is empty in 1 rows \(first at line 2 of the file\)"):
         load_cicids(tmp_path)
     (tmp_path / "a.csv").write_text("Timestamp,Flow Duration,Label\nyesterday,1,BENIGN\n2017-07-03 09:01:00,2,x\n")
     with pytest.raises(DataValidationError, match=r"a.csv: field 'Timestamp' has 1 values that are not times"):
@@ -218,9 +221,13 @@ def test_cicids_errors(tmp_path: Path):
     with pytest.raises(DataValidationError, match=r"b.csv: columns differ from a.csv \(missing \['Flow Duration'\]"):
         load_cicids(tmp_path)
     (tmp_path / "b.csv").unlink()
+    (tmp_path / "a.csv").write_text("Timestamp,Flow Duration,Flow IAT Mean,Label\n2017-07-03 09:00:00,inf,1,BENIGN\n"
+                                    "2017-07-03 09:01:00,2,NaN,x\n")
+    with pytest.raises(DataValidationError, match=r"0 of 2 rows left after the missing-value policy 'drop'"):
+        load_cicids(tmp_path)
     (tmp_path / "a.csv").write_text("Timestamp,Flow Duration,Label\n2017-07-03 09:00:00,inf,BENIGN\n"
                                     "2017-07-03 09:01:00,NaN,x\n")
-    with pytest.raises(DataValidationError, match=r"0 of 2 rows left after the missing-value policy 'drop'"):
+    with pytest.raises(DataValidationError, match=r": column 'Flow Duration' has no valid value in its 2 rows"):
         load_cicids(tmp_path)
 
 
@@ -282,7 +289,7 @@ def test_genesis_errors(tmp_path: Path):
     for bad in ([0, -1, 0, 0], [0, 0.5, 0, 0], [0, "x", 0, 0], [0, None, 0, 0]):
         write_genesis(path, stamps, bad)
         with pytest.raises(DataValidationError, match=r"AnomalyLabels.csv: field 'Label' has 1 values that are not "
-                                                      r"labels \(first at row 1"):
+                                                      r"labels \(first at line 3 of the file"):
             load_genesis(tmp_path, train_fraction=0.5)
     write_genesis(path, stamps, [0, 0, 1, 0])
     with pytest.raises(DataValidationError, match=r"no 'Anomaly' column"):
@@ -290,8 +297,8 @@ def test_genesis_errors(tmp_path: Path):
     frame = pd.read_csv(path)
     frame.loc[2, "PLC_PRG.Gripper"] = np.nan
     frame.to_csv(path, index=False)
-    with pytest.raises(DataValidationError, match=r"Genesis_AnomalyLabels.csv: 1 missing/inf values \(first at row 2, "
-                                                  r"column 'PLC_PRG.Gripper'\)"):
+    with pytest.raises(DataValidationError, match=r"Genesis_AnomalyLabels.csv: 1 missing/inf values \(first at line 4 "
+                                                  r"of the file, column 'PLC_PRG.Gripper'\)"):
         load_genesis(tmp_path, train_fraction=0.5)
     assert load_genesis(tmp_path, missing="drop", train_fraction=0.5).meta["rows"] == 3
 

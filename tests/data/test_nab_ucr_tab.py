@@ -80,14 +80,15 @@ def test_nab_bad_timestamps_and_fraction(nab_root: Path):
     frame = pd.read_csv(path)
     frame.loc[7, "timestamp"] = "yesterday"
     frame.to_csv(path, index=False)
-    with pytest.raises(DataValidationError, match=r"b.csv: field 'timestamp' has 1 unparsable.*row 7: 'yesterday'"):
+    with pytest.raises(DataValidationError,
+                       match=r"b.csv: field 'timestamp' has 1 unparsable.*line 9 of the file: 'yesterday'"):
         load_nab(nab_root, "realToy/b.csv")
     windows = {"realToy/b.csv": [["2014-13-45 00:00:00", stamp(3)]], "artificialToy/a.csv": []}
     (nab_root / "labels" / "combined_windows.json").write_text(json.dumps(windows))
     frame.loc[7, "timestamp"] = stamp(7)[:19]
     frame.to_csv(path, index=False)
     with pytest.raises(DataValidationError, match=r"combined_windows.json: field 'realToy/b.csv window 0' has 1 "
-                                                  r"unparsable timestamps \(first at row 0: '2014-13-45 00:00:00'\)"):
+                                                  r"unparsable timestamps \(first at position 0: '2014-13-45 00:00:00'\)"):
         load_nab(nab_root, "realToy/b.csv")
     with pytest.raises(DataValidationError, match=r"a.csv: field 'train_fraction' gives a training length of 0"):
         load_nab(nab_root, "artificialToy/a.csv", train_fraction=0.05)
@@ -154,7 +155,8 @@ def test_ucr_anomaly_outside_the_test_part_and_bad_values(tmp_path: Path):
     with pytest.raises(DataValidationError, match=r"0-based indices 14..20; expected a non-empty range inside the 20"):
         load_ucr(tmp_path, 4)
     (tmp_path / "005_UCR_Anomaly_text_2_3_3.txt").write_text("1.0\n2.0\nabc\n4.0\n")
-    with pytest.raises(DataValidationError, match=r"text_2_3_3.txt: value 2 is 'abc'"):
+    with pytest.raises(DataValidationError,
+                       match=r"text_2_3_3.txt: line 3 of the file, column 'value' \(value 3\): 'abc' is not a number"):
         load_ucr(tmp_path, 5)
     write_ucr(tmp_path, "006_UCR_Anomaly_notrain_0_3_4.txt", np.arange(20.0))
     with pytest.raises(DataValidationError, match=r"field 'trainEnd \(file name\)' gives a training length of 0"):
@@ -236,7 +238,8 @@ def test_tab_missing_value_policy_on_empty_cells(tmp_path: Path):
     frame = long_rows(TOY)
     frame.loc[2, "data"] = np.nan  # channel b at date 2
     write_tab(tmp_path, [meta_row("G.csv", 2)], {"multi_ts/G.csv": frame})
-    with pytest.raises(DataValidationError, match=r"G.csv: 1 missing/inf values \(first at row 2, column 'b'\)"):
+    with pytest.raises(DataValidationError,
+                       match=r"G.csv: 1 missing/inf values \(first at line 4 of the file, column 'b'\)"):
         load_tab(tmp_path, "G")
     record = load_tab(tmp_path, "G", missing="ffill")
     assert record.meta["missing_values_filled"] == 1 and record.test[0, 0] == 11.0
@@ -274,7 +277,8 @@ def test_tab_meta_and_file_errors(tmp_path: Path):
         load_tab(tmp_path, "GONE")
     with pytest.raises(DataValidationError, match="TOY2.csv: 2 channels but .* says if_univariate=True"):
         load_tab(tmp_path, "TOY2")
-    with pytest.raises(DataValidationError, match=r"BAD.csv: labels must be 0/1, found \[0.0, 2.0\]"):
+    with pytest.raises(DataValidationError, match=r"BAD.csv: line 9 of the file, column 'label': label 2.0 \(1 such "
+                                                  r"labels, values \[2.0\]\); expected 0 or 1"):
         load_tab(tmp_path, "BAD")
     with pytest.raises(DataValidationError, match="TAB folder not found"):
         load_tab(tmp_path / "nope", "TOY")

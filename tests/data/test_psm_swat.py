@@ -35,7 +35,8 @@ def test_psm_layout_and_missing_value_policies(tmp_path: Path):
     assert load_psm(tmp_path, missing="zero").train[2, 1] == 0.0
     assert filled.test_labels.tolist() == [0, 1, 1, 0]
     assert filled.channel_names == ["feature_0", "feature_1"]
-    with pytest.raises(DataValidationError, match=r"train.csv: 1 missing/inf values \(first at row 2, column 'feature_1'\)"):
+    with pytest.raises(DataValidationError,
+                       match=r"train.csv: 1 missing/inf values \(first at line 4 of the file, column 'feature_1'\)"):
         load_psm(tmp_path, missing="error")
 
 
@@ -95,7 +96,8 @@ def test_swat_itrust_export_with_grouping_row_and_misspelt_attack(tmp_path: Path
     assert dropped.train.shape == (2, 3) and dropped.meta["missing_values_filled"] == 1
     (tmp_path / "SWaT_Dataset_Attack_v0.csv").write_text(header + "\n x,1,2,3,Unknown\n")
     with pytest.raises(DataValidationError, match=r"SWaT_Dataset_Attack_v0.csv: field 'Normal/Attack' has values "
-                                                   r"\['unknown'\]; expected Normal or Attack"):
+                                                   r"\['unknown'\] \(first at line 2 of the file\); expected Normal "
+                                                   r"or Attack"):
         load_swat(tmp_path, layout="itrust", missing="zero")
     (tmp_path / "SWaT_Dataset_Attack_v0.csv").write_text("a,b\n1,2\n")
     with pytest.raises(DataValidationError, match="no header line with a 'Normal/Attack' column"):

@@ -28,7 +28,6 @@ def smd_root(tmp_path: Path) -> Path:
         test = -train[:1].repeat(n_test, 0)
         labels = (np.arange(n_test) == 1).astype(int)
         write_machine(folder, f"machine-{g}-{i}", train, test, labels)
-    (folder / "train" / "machine-3-1.txt").write_text("1.0\n")  # train only: not a complete machine
     return tmp_path
 
 
@@ -80,8 +79,12 @@ def test_numpy_layout_is_detected(tmp_path: Path):
 
 def test_real_smd_machines():
     root = shared_path("data", "SMD")
-    record = load_smd(root)
-    assert record.meta["machines"] == [f"machine-1-{i}" for i in range(2, 9)]
+    complete = [f"machine-1-{i}" for i in range(2, 9)]
+    with pytest.raises(DataValidationError, match=r"ServerMachineDataset/train/machine-1-1.txt: file not found; machine "
+                                                  r"'machine-1-1' is listed"):
+        load_smd(root)  # the copy has the labels of all 28 machines, train and test files of 7
+    record = load_smd(root, complete)
+    assert record.meta["machines"] == complete
     assert record.train.shape == (165_890, 38) and record.test.shape == (165_895, 38)
     assert int(record.test_labels.sum()) == 9_048
     one = load_smd(root, "machine-1-6")

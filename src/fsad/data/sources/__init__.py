@@ -1,6 +1,8 @@
 """Data sources: one loader per public on-disk format, each returning a :class:`fsad.data.record.SeriesRecord`.
 
-- :mod:`~fsad.data.sources.tabular`: shared CSV reading, the missing-value policy, labels and record checks.
+- :mod:`~fsad.data.sources.csvfile`: shared CSV reading (delimiter and decimal mark detected) and number checks
+  whose errors name the file, the line and the column.
+- :mod:`~fsad.data.sources.tabular`: the missing-value policy, labels, entity completeness and record checks.
 - :mod:`~fsad.data.sources.single_table`: shared by the sources without a train/test split of their own (time
   order, column lookup, the two ways of cutting at a training length).
 - :mod:`~fsad.data.sources.telemanom`: NASA telemanom release (``train/``, ``test/``, ``labeled_anomalies.csv``).

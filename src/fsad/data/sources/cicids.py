@@ -18,7 +18,8 @@ Column names are stripped. ``Label`` is 0 for ``BENIGN`` (case-insensitive, stri
 Channels: every numeric column except
 
 - always: ``Timestamp``, ``Label`` and ``Attempted Category`` (derived from the label, so a feature would leak it)
-  and every non-numeric column (``Flow ID``, the IP addresses);
+  and every non-numeric column (``Flow ID``, the IP addresses). A column whose cells are mostly numbers but not all
+  (``8.3a`` among measurements) is an error naming the file, the line and the value, not a dropped channel;
 - by default (``drop_columns=None`` -> :data:`IDENTIFIER_COLUMNS`): the row counter ``id``, source and destination
   ports and ``Protocol``. They are codes, not magnitudes: the distance between port 80 and 443 means nothing, yet
   after standard scaling such a channel weighs as much as a measured one, and the destination port almost names the
@@ -46,7 +47,8 @@ import pandas as pd
 
 from fsad.data.record import DataValidationError, SeriesRecord
 from fsad.data.sources.single_table import find_column, ordered_record, parse_times
-from fsad.data.sources.tabular import numeric_matrix, read_csv, require_folder
+from fsad.data.sources.csvfile import data_lines, numbers, read_csv
+from fsad.data.sources.tabular import numeric_matrix, require_folder
 
 CICIDS_LABEL = "Label"
 CICIDS_TIME = "Timestamp"
@@ -79,7 +81,7 @@ def load_cicids(root: str | Path, missing: str = "drop", train_fraction: float =
     if not paths:
         raise DataValidationError(f"{root}: no files match '{pattern}'; expected CICFlowMeter CSV exports")
     frames, empty_rows = _read_all(paths)
-    features, dropped = _feature_columns(frames, paths[0], IDENTIFIER_COLUMNS if drop_columns is None else drop_columns)
+    features, dropped = _feature_columns(frames, paths, IDENTIFIER_COLUMNS if drop_columns is None else drop_columns)
     if missing == "error":
         for path, frame in zip(paths, frames):
             numeric_matrix(frame[features], path, "error")
@@ -95,7 +97,9 @@ def load_cicids(root: str | Path, missing: str = "drop", train_fraction: float =
 
 
 def _read_all(paths: list[Path]) -> tuple[list[pd.DataFrame], int]:
-    """The files as frames with stripped column names and without empty rows; all must share the columns."""
+    """The files as frames with stripped column names and without empty rows; all must share the columns.
+
+    Each frame keeps its file's data-row numbers as index, so errors name the line of the file."""
     frames, empty_rows = [], 0
     for path in paths:
         frame = read_csv(path, low_memory=False, encoding_errors="replace").rename(columns=lambda c: str(c).strip())
@@ -106,22 +110,39 @@ def _read_all(paths: list[Path]) -> tuple[list[pd.DataFrame], int]:
             extra = sorted(set(full.columns) - set(frames[0].columns))
             raise DataValidationError(f"{path}: columns differ from {paths[0].name} (missing {missing[:5]}, extra "
                                       f"{extra[:5]}); expected every file of one release")
-        frames.append(full.reset_index(drop=True))
+        frames.append(full)
     return frames, empty_rows
 
 
-def _feature_columns(frames: list[pd.DataFrame], path: Path, drop_columns) -> tuple[list[str], list[str]]:
-    """(feature columns, dropped columns): numeric columns not named in the always- or ``drop_columns`` lists."""
+def _feature_columns(frames: list[pd.DataFrame], paths: list[Path], drop_columns) -> tuple[list[str], list[str]]:
+    """(feature columns, dropped columns): numeric columns not named in the always- or ``drop_columns`` lists.
+
+    A text column that is mostly numbers, in any of the files, raises the error of
+    :func:`~fsad.data.sources.csvfile.numbers` for its first non-number.
+    """
     names = (drop_columns,) if isinstance(drop_columns, str) else tuple(drop_columns)
     excluded = {str(c).strip().casefold() for c in (*LABEL_DERIVED_COLUMNS, CICIDS_TIME, *names)}
     first = frames[0]
     features, dropped = [], []
     for column in first.columns:
+        if column.casefold() not in excluded:
+            for frame, file in zip(frames, paths):
+                _check_mostly_numeric(frame[column], file)
         numeric = all(pd.api.types.is_numeric_dtype(frame[column]) for frame in frames)
         (features if numeric and column.casefold() not in excluded else dropped).append(column)
     if not features:
-        raise DataValidationError(f"{path}: no numeric feature columns left after dropping {dropped}")
+        raise DataValidationError(f"{paths[0]}: no numeric feature columns left after dropping {dropped}")
     return features, dropped
+
+
+def _check_mostly_numeric(column: pd.Series, path: Path) -> None:
+    """Raise on the first non-number of a text column in which most non-empty cells are numbers."""
+    if pd.api.types.is_numeric_dtype(column):
+        return
+    given = column.notna().to_numpy()
+    parsed = pd.to_numeric(column, errors="coerce").notna().to_numpy()
+    if parsed.sum() * 2 > given.sum():
+        numbers(column, path)
 
 
 def _labels(frame: pd.DataFrame, path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -130,7 +151,8 @@ def _labels(frame: pd.DataFrame, path: Path) -> tuple[np.ndarray, np.ndarray]:
     empty = column.isna().to_numpy()
     if empty.any():
         raise DataValidationError(f"{path}: field '{CICIDS_LABEL}' is empty in {int(empty.sum())} rows (first at "
-                                  f"row {int(np.flatnonzero(empty)[0])}); expected BENIGN or an attack name")
+                                  f"line {data_lines(column.index)[np.argmax(empty)]} of the file); "
+                                  "expected BENIGN or an attack name")
     names = np.array([str(v).strip() for v in column.to_numpy(dtype=object)], dtype=object)
     return np.array([n.casefold() != BENIGN for n in names], dtype=np.int8), names
 

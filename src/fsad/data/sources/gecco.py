@@ -25,7 +25,8 @@ import pandas as pd
 
 from fsad.data.record import DataValidationError, SeriesRecord
 from fsad.data.sources.single_table import find_column, ordered_record, parse_times, single_csv, without_index_columns
-from fsad.data.sources.tabular import read_csv, require_folder
+from fsad.data.sources.csvfile import data_lines, read_csv
+from fsad.data.sources.tabular import require_folder
 
 GECCO_FILE = "waterDataTraining.csv"
 GECCO_TIME = "Time"
@@ -61,10 +62,12 @@ def load_gecco(root: str | Path, file: str | None = None, missing: str = "drop",
 
 
 def event_labels(column: pd.Series, path: Path, name: str) -> np.ndarray:
-    """(T,) int8 0/1 from a boolean column written TRUE/FALSE, True/False or 1/0; other values are an error."""
+    """(T,) int8 0/1 from a boolean column written TRUE/FALSE, True/False or 1/0; other values are an error
+    naming them and the line of the file of the first one."""
     text = pd.Series([str(v).strip().lower() for v in column.to_numpy(dtype=object)], dtype=object)
-    unknown = sorted(set(text.unique()) - set(EVENT_VALUES))
-    if unknown:
-        raise DataValidationError(f"{path}: field '{name}' has values {unknown[:5]}; "
+    unknown = ~text.isin(list(EVENT_VALUES)).to_numpy()
+    if unknown.any():
+        raise DataValidationError(f"{path}: field '{name}' has values {sorted(set(text[unknown]))[:5]} (first at line "
+                                  f"{data_lines(column.index)[np.argmax(unknown)]} of the file); "
                                   "expected TRUE/FALSE, True/False or 1/0")
     return text.map(EVENT_VALUES).to_numpy(dtype=np.int8)

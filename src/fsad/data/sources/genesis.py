@@ -31,7 +31,8 @@ import pandas as pd
 
 from fsad.data.record import DataValidationError, SeriesRecord
 from fsad.data.sources.single_table import find_column, ordered_record, parse_times, without_index_columns
-from fsad.data.sources.tabular import read_csv, require_folder
+from fsad.data.sources.csvfile import cell_text, data_lines, read_csv
+from fsad.data.sources.tabular import require_folder
 
 GENESIS_FILE = "Genesis_AnomalyLabels.csv"
 GENESIS_TIME = "Timestamp"
@@ -74,5 +75,6 @@ def anomaly_kinds(column: pd.Series, path: Path, name: str) -> np.ndarray:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise DataValidationError(f"{path}: field '{name}' has {int(bad.sum())} values that are not labels (first at "
-                                  f"row {row}: {column.iloc[row]!r}); expected 0 (normal) or a positive integer")
+                                  f"line {data_lines(column.index)[row]} of the file: {cell_text(column.iloc[row])}); "
+                                  "expected 0 (normal) or a positive integer")
     return values.astype(np.int64)

@@ -27,8 +27,8 @@ import pandas as pd
 
 from fsad.data.record import DataValidationError, SeriesRecord
 from fsad.data.sources.single_table import split_at
-from fsad.data.sources.tabular import name_list
-from fsad.data.sources.tabular import make_record, numeric_matrix, read_csv, require_folder
+from fsad.data.sources.csvfile import data_lines, read_csv
+from fsad.data.sources.tabular import make_record, name_list, numeric_matrix, require_folder
 
 NAB_FILES = ("data/<category>/<name>.csv", "labels/combined_windows.json")
 WINDOWS_FILE = Path("labels") / "combined_windows.json"
@@ -54,10 +54,14 @@ def load_nab(root: str | Path, series: str, train_fraction: float = PROBATION_PE
     all_windows = _read_windows(root)
     key = _series_key(root, series, all_windows)
     path = root / "data" / key
+    if not path.is_file():
+        raise DataValidationError(f"{path}: file not found; series '{key}' is listed in {root / WINDOWS_FILE} but its "
+                                  "data file is absent; expected data/<category>/<name>.csv for every listed series: "
+                                  "restore it (data.download=true fetches NAB's files) or choose another data.series")
     frame = read_csv(path)
     if "value" not in frame.columns or "timestamp" not in frame.columns:
         raise DataValidationError(f"{path}: columns {list(frame.columns)}; expected timestamp,value")
-    stamps = _timestamps(frame["timestamp"], path, "timestamp")
+    stamps = _timestamps(frame["timestamp"], path, "timestamp", data_lines(frame.index))
     windows = all_windows[key]
     labels = window_labels(stamps, windows, root / WINDOWS_FILE, key)
     numeric = numeric_matrix(frame[["value"]], path, missing)
@@ -65,7 +69,7 @@ def load_nab(root: str | Path, series: str, train_fraction: float = PROBATION_PE
     train_len = int(n_rows * train_fraction)
     split = split_at(numeric, labels, train_len, n_rows, path, "train_fraction")
     first_test = str(pd.Timestamp(stamps[train_len]))
-    return make_record(split.train, split.test, split.test_labels, ["value"], path, "nab", numeric.changed,
+    return make_record(split.train, split.test, split.test_labels, ["value"], path, "nab", [numeric],
                        series=key, category=key.split("/")[0], n_rows=n_rows, train_fraction=train_fraction,
                        train_len=train_len, n_windows=len(windows), windows=[list(w) for w in windows],
                        train_anomalies=int(split.train_labels.sum()), first_test_timestamp=first_test,
@@ -116,12 +120,16 @@ def _series_key(root: Path, series: str, windows: dict[str, list]) -> str:
                               f"available: {name_list(sorted(windows))}")
 
 
-def _timestamps(values: pd.Series, source: Path, field: str) -> np.ndarray:
-    """(n,) datetime64 from timestamp strings; DataValidationError naming the first one that does not parse."""
+def _timestamps(values: pd.Series, source: Path, field: str, lines: np.ndarray | None = None) -> np.ndarray:
+    """(n,) datetime64 from timestamp strings; DataValidationError naming the first one that does not parse.
+
+    ``lines``: (n,) file line of each value (a data file), or None (a window's ends, named by position).
+    """
     parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
     bad = parsed.isna().to_numpy()
     if bad.any():
         i = int(np.argmax(bad))
+        where = f"line {lines[i]} of the file" if lines is not None else f"position {i}"
         raise DataValidationError(f"{source}: field '{field}' has {int(bad.sum())} unparsable timestamps (first at "
-                                  f"row {i}: {values.iloc[i]!r}); expected 'YYYY-MM-DD HH:MM:SS[.ffffff]'")
+                                  f"{where}: {values.iloc[i]!r}); expected 'YYYY-MM-DD HH:MM:SS[.ffffff]'")
     return parsed.to_numpy()

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from fsad.data.record import DataValidationError, SeriesRecord
+from fsad.data.sources.csvfile import cell_text, data_lines
 from fsad.data.sources.tabular import Numeric, make_record, numeric_matrix
 
 
@@ -48,7 +49,9 @@ def parse_times(column: pd.Series, path: Path, name: str) -> pd.Series:
 
     Text is read as ISO 8601 first (``2017-07-03 11:55:58.123``) and otherwise day-first in any common form
     (``3/7/2017 8:55``, ``03/07/2017 08:55:58 AM``): day-first reading must not be applied to ISO dates, which it
-    would turn into year-day-month. Each distinct string is parsed once. Unreadable values are an error.
+    would turn into year-day-month. Each distinct string is parsed once. Unreadable values are an error naming the
+    line of the file (the column's index labels are the data rows, as read by
+    :func:`~fsad.data.sources.csvfile.read_csv`).
     """
     if pd.api.types.is_numeric_dtype(column):
         keys = pd.Series(column.to_numpy(dtype=np.float64))
@@ -65,7 +68,8 @@ def parse_times(column: pd.Series, path: Path, name: str) -> pd.Series:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise DataValidationError(f"{path}: field '{name}' has {int(bad.sum())} values that are not times (first at "
-                                  f"row {row}: {column.iloc[row]!r}); expected dates or numbers")
+                                  f"line {data_lines(column.index)[row]} of the file: {cell_text(column.iloc[row])}); "
+                                  "expected dates or numbers")
     return keys
 
 
@@ -93,7 +97,8 @@ def ordered_record(features: pd.DataFrame, labels: np.ndarray, times: pd.Series 
     """Put rows in time order, apply the missing-value policy, split by time and build the record.
 
     Args:
-        features: (T, C) feature columns, in file order.
+        features: (T, C) feature columns, in file order; the index labels are the data rows of the file (as
+            read), so errors name the file line.
         labels: (T,) int8 0/1 labels, in file order.
         times: (T,) sort keys (see :func:`parse_times`), or ``None`` to keep the file order.
         path: the file or folder named in errors and stored as the record's source.
@@ -101,19 +106,19 @@ def ordered_record(features: pd.DataFrame, labels: np.ndarray, times: pd.Series 
         layout, meta: stored in the record's meta, with the row counts of every step.
 
     The sort is stable (equal times keep file order) and runs before the missing-value policy, so ``ffill`` fills
-    from the previous row in time; row numbers in ``missing="error"`` messages count rows in time order.
+    from the previous row in time (and back-fills a gap at the start in time); errors name the line of the file.
     """
     raw_rows = len(features)
     order = np.arange(raw_rows) if times is None else np.argsort(times.to_numpy(), kind="stable")
     reordered = bool((order != np.arange(raw_rows)).any())
-    numeric = numeric_matrix(features.iloc[order].reset_index(drop=True), path, missing)
+    numeric = numeric_matrix(features.iloc[order], path, missing)
     kept = np.asarray(labels, dtype=np.int8)[order][numeric.rows]
     if len(kept) < 2:
         raise DataValidationError(f"{path}: {len(kept)} of {raw_rows} rows left after the missing-value policy "
                                   f"'{missing}'; expected at least 2 (one train, one test row)")
     cut = split_point(len(kept), train_fraction, train_rows, path)
     return make_record(numeric.values[:cut], numeric.values[cut:], kept[cut:], list(features.columns), path, layout,
-                       numeric.changed, missing_policy=missing, raw_rows=raw_rows, rows=len(kept),
+                       [numeric], missing_policy=missing, raw_rows=raw_rows, rows=len(kept),
                        rows_dropped=raw_rows - len(kept), reordered=reordered, train_rows=cut,
                        test_rows=len(kept) - cut, train_anomalies=int(kept[:cut].sum()),
                        test_anomalies=int(kept[cut:].sum()), anomaly_ratio=float(kept.mean()), **meta)

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from fsad.data.record import DataValidationError, SeriesRecord
-from fsad.data.sources.tabular import binary_labels, make_record, numeric_matrix, read_csv, require_folder
+from fsad.data.sources.csvfile import data_lines, read_csv
+from fsad.data.sources.tabular import binary_labels, make_record, numeric_matrix, require_folder
 
 SWAT_FILES = {
     "dcdetector": ("swat_train2.csv", "swat2.csv"),
@@ -46,30 +47,32 @@ def load_swat(root: str | Path, layout: str = "dcdetector", missing: str = "zero
         label_column = read_csv(label_path).iloc[:, -1]
     train = numeric_matrix(train_df.iloc[:, features], train_path, missing)
     test = numeric_matrix(test_df.iloc[:, features], test_path, missing)
-    labels = binary_labels(label_column.to_numpy(), label_path, len(test_df))[test.rows]
+    labels = binary_labels(label_column, label_path, len(test_df))[test.rows]
     return make_record(train.values, test.values, labels, list(train_df.columns[features]), root,
-                       f"swat-{layout}", train.changed + test.changed)
+                       f"swat-{layout}", [train, test])
 
 
 def _load_itrust(root: Path, files: tuple[str, str], missing: str) -> SeriesRecord:
     tables = {}
     for name in files:
         path = root / name
-        frame = read_csv(path, skiprows=_header_row(path), skipinitialspace=True)
+        header = _header_row(path)
+        frame = read_csv(path, skiprows=header, skipinitialspace=True)
         frame.columns = [str(c).strip() for c in frame.columns]
         if ITRUST_LABEL not in frame.columns:
             raise DataValidationError(f"{path}: no '{ITRUST_LABEL}' column; expected the iTrust export")
+        lines = data_lines(frame.index, header + 2)
         text = frame[ITRUST_LABEL].astype(str).str.replace(" ", "").str.lower()
-        unknown = sorted(set(text) - {"normal", "attack"})
-        if unknown:
-            raise DataValidationError(f"{path}: field '{ITRUST_LABEL}' has values {unknown[:5]}; "
+        unknown = ~text.isin(["normal", "attack"]).to_numpy()
+        if unknown.any():
+            raise DataValidationError(f"{path}: field '{ITRUST_LABEL}' has values {sorted(set(text[unknown]))[:5]} "
+                                      f"(first at line {lines[np.argmax(unknown)]} of the file); "
                                       "expected Normal or Attack")
         features = frame.drop(columns=[ITRUST_LABEL] + [c for c in frame.columns if c.lower() == "timestamp"])
-        tables[name] = (features, numeric_matrix(features, path, missing), (text == "attack").to_numpy())
+        tables[name] = (features, numeric_matrix(features, path, missing, lines), (text == "attack").to_numpy())
     (train_df, train, _), (_, test, attack) = tables[files[0]], tables[files[1]]
     labels = attack.astype(np.int8)[test.rows]
-    return make_record(train.values, test.values, labels, list(train_df.columns), root, "swat-itrust",
-                       train.changed + test.changed)
+    return make_record(train.values, test.values, labels, list(train_df.columns), root, "swat-itrust", [train, test])
 
 
 def _header_row(path: Path) -> int:

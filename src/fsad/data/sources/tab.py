@@ -33,7 +33,8 @@ import pandas as pd
 
 from fsad.data.record import DataValidationError, SeriesRecord
 from fsad.data.sources.single_table import split_at
-from fsad.data.sources.tabular import binary_labels, make_record, name_list, numeric_matrix, read_csv, require_folder
+from fsad.data.sources.csvfile import data_lines, numbers, read_csv
+from fsad.data.sources.tabular import binary_labels, make_record, name_list, numeric_matrix, require_folder
 
 TAB_FOLDERS = ("multi_ts", "uni_ts", "data", ".")
 LABEL = "label"
@@ -45,7 +46,7 @@ def load_tab(root: str | Path, name: str, meta_file: str = "DETECT_META.csv", mi
     Returns a record with train (train_lens, C), test (T - train_lens, C), test_labels (T - train_lens,) and the
     C channel names in order of first appearance (the label column excluded). ``missing`` = error | ffill | zero |
     drop applies to empty ``data`` cells (see :func:`numeric_matrix`); a (date, channel) pair absent from the file is
-    always an error.
+    always an error, and so is a ``data`` cell that is not a number (named by its line in the long file).
     """
     root = require_folder(root, "TAB", (meta_file, "multi_ts/<file_name>"))
     row = _meta_row(root / meta_file, name)
@@ -53,15 +54,16 @@ def load_tab(root: str | Path, name: str, meta_file: str = "DETECT_META.csv", mi
     univariate = _flag(row.get("if_univariate"), root / meta_file, file_name)
     train_len = _integer(row["train_lens"], root / meta_file, file_name, "train_lens")
     path = _series_path(root, file_name, univariate)
-    wide, dates = _pivot(read_csv(path), path)
+    wide, dates, lines = _pivot(read_csv(path), path)
     label_column = _label_column(list(wide.columns), path)
-    features = wide.drop(columns=label_column)
+    is_label = wide.columns == label_column
+    features = wide.loc[:, ~is_label]
     _check_univariate(univariate, features.shape[1], path, root / meta_file)
-    numeric = numeric_matrix(features, path, missing)
-    labels = binary_labels(wide[label_column].to_numpy(), path, len(wide))
+    numeric = numeric_matrix(features, path, missing, lines[:, ~is_label])
+    labels = binary_labels(wide[label_column], path, len(wide), lines[:, is_label][:, 0])
     split = split_at(numeric, labels, train_len, len(wide), path, "train_lens")
     return make_record(split.train, split.test, split.test_labels, list(features.columns), path, "tab",
-                       numeric.changed, dataset=file_name, meta_file=str(root / meta_file), train_lens=train_len,
+                       [numeric], dataset=file_name, meta_file=str(root / meta_file), train_lens=train_len,
                        n_rows=len(wide), label_column=label_column, if_univariate=univariate,
                        meta_length=_optional_int(row.get("length")), first_date=str(dates[0]),
                        first_test_date=str(dates[train_len]), train_anomalies=int(split.train_labels.sum()))
@@ -120,13 +122,15 @@ def _series_path(root: Path, file_name: str, univariate: bool | None) -> Path:
         if path.is_file():
             return path
     raise DataValidationError(f"{root}: series file '{file_name}' not found; looked for "
-                              f"{', '.join(str(p.relative_to(root)) for p in candidates)}")
+                              f"{', '.join(str(p.relative_to(root)) for p in candidates)}; it is listed in the meta "
+                              "table, so expected it in one of them: put TAB's file there or choose another data.name")
 
 
-def _pivot(frame: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, np.ndarray]:
+def _pivot(frame: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Long ``date,data,cols`` rows to a wide (T, K) frame (rows and columns in order of first appearance).
 
-    Returns the frame and the (T,) dates. Raises when a (date, column) pair is missing or repeated.
+    Returns the frame, the (T,) dates and the (T, K) int64 line of the file each value comes from. Raises when a
+    (date, column) pair is missing or repeated, or a ``data`` cell is neither empty nor a number (naming its line).
     """
     for column in ("data", "cols"):
         if column not in frame.columns:
@@ -136,22 +140,20 @@ def _pivot(frame: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     keys = frame["date"] if "date" in frame.columns else cols.groupby(cols, sort=False).cumcount()
     row_of, dates = pd.factorize(keys, sort=False)
     col_of, names = pd.factorize(cols, sort=False)
+    file_lines = data_lines(frame.index)
     if (row_of < 0).any():
-        raise DataValidationError(f"{path}: field 'date' is empty in row {int(np.argmax(row_of < 0))}; "
-                                  "expected a date on every row")
+        raise DataValidationError(f"{path}: field 'date' is empty at line {file_lines[np.argmax(row_of < 0)]} of the "
+                                  "file; expected a date on every row")
     cell = row_of.astype(np.int64) * len(names) + col_of
     _check_unique(cell, dates, names, path)
-    try:
-        data = frame["data"].to_numpy(dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise DataValidationError(f"{path}: field 'data' has non-numeric values ({err}); expected numbers") from err
+    data = numbers(frame["data"], path, file_lines)
     values = np.full(len(dates) * len(names), np.nan)
     values[cell] = data
-    present = np.zeros(len(values), dtype=bool)
-    present[cell] = True
-    _check_complete(present.reshape(len(dates), len(names)), dates, names, path)
+    lines = np.zeros(len(values), dtype=np.int64)
+    lines[cell] = file_lines
+    _check_complete((lines > 0).reshape(len(dates), len(names)), dates, names, path)
     wide = pd.DataFrame(values.reshape(len(dates), len(names)), columns=list(names))
-    return wide, np.asarray(dates)
+    return wide, np.asarray(dates), lines.reshape(len(dates), len(names))
 
 
 def _check_unique(cell: np.ndarray, dates, names, path: Path) -> None:

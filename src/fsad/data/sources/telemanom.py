@@ -28,7 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from fsad.data.record import DataValidationError, SeriesRecord
+from fsad.data.sources.csvfile import detect_format
 from fsad.data.sources.numpy_layout import read_matrix
+from fsad.data.sources.tabular import require_entity_files
 
 TELEMANOM_CSV = "labeled_anomalies.csv"
 TELEMANOM_FILES = ("train/<chan_id>.npy", "test/<chan_id>.npy", TELEMANOM_CSV)
@@ -53,7 +55,10 @@ def telemanom_channel_names(n_features: int) -> list[str]:
 
 
 def read_labeled_anomalies(path: str | Path) -> list[TelemanomChannel]:
-    """Parse ``labeled_anomalies.csv`` (all rows, CSV order); check columns, sequences and num_values."""
+    """Parse ``labeled_anomalies.csv`` (all rows, CSV order); check columns, sequences and num_values.
+
+    The delimiter (``,`` ``;`` or tab) is detected as for every CSV (:func:`~fsad.data.sources.csvfile.detect_format`).
+    """
     path = Path(path)
     if not path.is_file():
         raise DataValidationError(
@@ -61,7 +66,7 @@ def read_labeled_anomalies(path: str | Path) -> list[TelemanomChannel]:
             f"{', '.join(_COLUMNS)}, class"
         )
     with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
+        reader = csv.DictReader(fh, delimiter=detect_format(path).sep)
         header = [h.strip() for h in (reader.fieldnames or [])]
         absent = [c for c in _COLUMNS if c not in header]
         if absent:
@@ -140,12 +145,17 @@ def load_telemanom(root: str | Path, spacecraft: str = "MSL", order: str = "sort
     Raises:
         DataValidationError: the CSV or a channel file is missing or malformed, a file has NaN/inf or a different
             feature count, or ``num_values`` disagrees with the rows of the test file; the message names the file.
+            Every selected channel of the CSV must have both its files: an absent one is named (full path), never
+            skipped.
     """
     root = Path(root)
     csv_path = root / TELEMANOM_CSV
     if not root.is_dir():
         raise DataValidationError(f"{root}: folder not found; expected the telemanom layout {TELEMANOM_FILES}")
     chans = select_channels(read_labeled_anomalies(csv_path), spacecraft, order, exclude, csv_path)
+    require_entity_files({c.chan_id: [root / part / f"{c.chan_id}.npy" for part in ("train", "test")] for c in chans},
+                         "channel", f"{csv_path} (spacecraft {spacecraft})",
+                         "restore the absent files from the telemanom release's data.zip")
 
     trains: list[np.ndarray] = []
     tests: list[np.ndarray] = []

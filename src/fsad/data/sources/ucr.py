@@ -34,8 +34,7 @@ import pandas as pd
 
 from fsad.data.record import DataValidationError, SeriesRecord
 from fsad.data.sources.single_table import split_at
-from fsad.data.sources.tabular import name_list
-from fsad.data.sources.tabular import make_record, numeric_matrix, require_folder
+from fsad.data.sources.tabular import make_record, name_list, numeric_matrix, require_folder
 
 UCR_PATTERN = re.compile(r"^(\d+)_UCR_Anomaly_(.+)_(\d+)_(\d+)_(\d+)\.txt$")
 UCR_FILES = ("<id>_UCR_Anomaly_<name>_<trainEnd>_<anomStart>_<anomEnd>.txt",)
@@ -82,16 +81,21 @@ def load_ucr(root: str | Path, series: str | int, convention: str = "archive") -
     first, last = anomaly_indices(entry, len(values), convention, path)
     labels = np.zeros(len(values), dtype=np.int8)
     labels[first:last + 1] = 1
-    numeric = numeric_matrix(pd.DataFrame({"value": values}), path, "error")
+    lines = np.ones(len(values), dtype=np.int64) if one_line else None
+    numeric = numeric_matrix(pd.DataFrame({"value": values}), path, "error", lines)
     split = split_at(numeric, labels, entry.train_end, len(values), path, "trainEnd (file name)")
-    return make_record(split.train, split.test, split.test_labels, ["value"], path, "ucr", numeric.changed,
+    return make_record(split.train, split.test, split.test_labels, ["value"], path, "ucr", [numeric],
                        ucr_id=entry.id, name=entry.name, train_end=entry.train_end,
                        anomaly_start=entry.anomaly_start, anomaly_end=entry.anomaly_end, convention=convention,
                        anomaly_indices=[first, last], n_values=len(values), one_line=one_line)
 
 
 def read_values(path: Path) -> tuple[np.ndarray, bool]:
-    """(n,) float64 values of a UCR file, whatever whitespace separates them, and whether they share one line."""
+    """(n,) float64 values of a UCR file, whatever whitespace separates them, and whether they share one line.
+
+    Raises DataValidationError for an unreadable or empty file, and for the first token that is not a number,
+    naming its line of the file (from 1) and its position among the values (from 1).
+    """
     try:
         text = path.read_text()
     except OSError as err:
@@ -102,9 +106,20 @@ def read_values(path: Path) -> tuple[np.ndarray, bool]:
     try:
         values = np.array(tokens, dtype=np.float64)
     except ValueError:
-        index = next(i for i, token in enumerate(tokens) if not _is_number(token))
-        raise DataValidationError(f"{path}: value {index} is {tokens[index]!r}; expected numbers only") from None
+        raise _non_number(text, path) from None
     return values, len(tokens) > 1 and len(text.strip().splitlines()) == 1
+
+
+def _non_number(text: str, path: Path) -> DataValidationError:
+    """The error for the first token of ``text`` that is not a number."""
+    count = 0
+    for line, content in enumerate(text.splitlines(), 1):
+        for token in content.split():
+            count += 1
+            if not _is_number(token):
+                return DataValidationError(f"{path}: line {line} of the file, column 'value' (value {count}): "
+                                           f"{token!r} is not a number; expected numbers only")
+    return DataValidationError(f"{path}: values are not all numbers; expected numbers only")
 
 
 def anomaly_indices(entry: UcrName, n_values: int, convention: str, path: Path) -> tuple[int, int]:
