@@ -106,6 +106,7 @@ def score_and_report(cfg: DictConfig, trainer: L.Trainer, model: AnomalyDetector
                     "scores.npz or scores.png in %s)", run_dir)
         return {}
 
+    windows = check_windows_scored(model, loaders)
     scores = collect_scores(model, datamodule)
     arrays = {"train_scores": scores.train, "train_window_scores": scores.train_windows,
               "test_scores": scores.test, "test_labels": scores.test_labels}
@@ -129,6 +130,7 @@ def score_and_report(cfg: DictConfig, trainer: L.Trainer, model: AnomalyDetector
         "versions/lightning": L.__version__,
         "data/n_train": float(len(scores.train)),
         "data/n_test": float(len(scores.test)),
+        **{f"data/windows_scored/{split}": float(n) for split, n in windows.items()},
     })
     write_json(run_dir / "metrics.json", report)
     log.info("metrics written to %s", run_dir / "metrics.json")
@@ -140,6 +142,21 @@ def score_and_report(cfg: DictConfig, trainer: L.Trainer, model: AnomalyDetector
     log_report(loggers, report, OmegaConf.to_container(cfg, resolve=True), figure)
     _print_summary(report)
     return report
+
+
+def check_windows_scored(model: AnomalyDetector, loaders: dict[str, Any]) -> dict[str, int]:
+    """The number of windows scored per split; RuntimeError when the gathered window starts (from every process,
+    de-duplicated) are not exactly the scoring loader's windows, i.e. a window was lost or one never asked for."""
+    counts = {}
+    for split, loader in loaders.items():
+        expected = np.unique(loader.dataset.starts.numpy())
+        got = model.scored[split][0]
+        if len(got) != len(expected) or not np.array_equal(np.sort(got), expected):
+            missing = np.setdiff1d(expected, got)
+            raise RuntimeError(f"scoring the {split} split returned {len(got)} windows for {len(expected)} asked; "
+                               f"missing starts {missing[:5].tolist()}")
+        counts[split] = len(expected)
+    return counts
 
 
 def collect_scores(model: AnomalyDetector, datamodule: TimeSeriesDataModule) -> ScoreSet:

@@ -60,6 +60,6 @@ def help_text(entry: str = "train") -> str:
             lines += textwrap.wrap(", ".join(options), width=110, initial_indent=f"  {group}: ",
                                    subsequent_indent=" " * (len(group) + 4))
     lines += ["", "Each run writes into its own folder logs/<task_name>/runs/<time>_<id>/ (config.yaml, checkpoints/,",
-              "metrics.json, scores.npz, scores.png, train.log; failed.json if it failed).", "",
+              "metrics.json, scores.npz, scores.png, <task_name>.log; failed.json if it failed).", "",
               "Hydra flags", "$FLAGS_HELP"]
     return "\n".join(lines).replace("$", "$$").replace("$$FLAGS_HELP", "$FLAGS_HELP")
