@@ -63,3 +63,28 @@ def test_multirun_runs_every_job_and_survives_a_failing_one(tmp_path: Path):
     ok = [json.loads((tmp_path / str(job) / "metrics.json").read_text()) for job in (0, 2)]
     assert summary["mean"]["test/vus_pr"] == pytest.approx((ok[0]["test/vus_pr"] + ok[1]["test/vus_pr"]) / 2)
     assert "1 of 3 jobs did not finish" in proc.stdout + proc.stderr
+    assert "metrics written to" in (tmp_path / "0" / "train.log").read_text()
+    assert "run failed" in (tmp_path / "1" / "train.log").read_text()
+
+
+def test_a_failed_single_run_leaves_its_log_and_failed_json(tmp_path: Path):
+    args = [a for a in TINY if not a.startswith("model.patch_sizes")] + ["model.patch_sizes=[7]",
+                                                                        f"hydra.run.dir={tmp_path}"]
+    run("train.py", args, returncode=1)
+    log = (tmp_path / "train.log").read_text()
+    assert "run failed" in log and "Traceback" in log
+    failed = json.loads((tmp_path / "failed.json").read_text())
+    assert "7" in failed["error"] and "model.patch_sizes=[7]" in failed["overrides"]
+
+
+def test_help_lists_the_commands_and_the_groups_a_user_chooses_from():
+    text = run("train.py", ["--help"]).stdout
+    for expected in ("python eval.py ckpt_path=", "ckpt_path=last", "experiment: fkm_ad/msl", "frect/code/msl",
+                     "sweep: seeds", "evaluation: default, paper, prediction", "--multirun"):
+        assert expected in text, expected
+    assert "paper_preset" not in text and "rem_network" not in text
+
+
+def test_eval_without_a_checkpoint_prints_usage():
+    proc = run("eval.py", [], returncode=2)
+    assert proc.stderr.startswith("usage: python eval.py ckpt_path=") and "Traceback" not in proc.stderr
