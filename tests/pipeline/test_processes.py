@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, shared_path
 from tests.pipeline.helpers import TINY
 
 
@@ -88,3 +88,19 @@ def test_help_lists_the_commands_and_the_groups_a_user_chooses_from():
 def test_eval_without_a_checkpoint_prints_usage():
     proc = run("eval.py", [], returncode=2)
     assert proc.stderr.startswith("usage: python eval.py ckpt_path=") and "Traceback" not in proc.stderr
+
+
+def test_a_sweep_over_nab_series_without_anomalies_finishes(tmp_path: Path):
+    """NAB has six series without any labelled anomaly: their jobs finish with null AUC-ROC and every score."""
+    root = shared_path("data", "NAB")
+    series = "artificialNoAnomaly/art_flatline.csv,realAWSCloudwatch/ec2_cpu_utilization_c6585a.csv," \
+             "realKnownCause/nyc_taxi.csv"
+    args = [a for a in TINY if not a.startswith(("data.generator", "data.window"))] + [
+        "experiment=frect/nab", f"data.root={root}", f"data.series={series}", "data.window=30",
+        "trainer.max_epochs=1", "callbacks.rich_progress_bar=null", f"hydra.sweep.dir={tmp_path}"]
+    run("train.py", ["-m", *args])
+    summary = json.loads((tmp_path / "sweep_summary.json").read_text())
+    assert [job["status"] for job in summary["jobs"]] == ["ok", "ok", "ok"]
+    aucs = [job["metrics"]["test/auc_roc"] for job in summary["jobs"]]
+    assert aucs[0] is None and aucs[1] is None and isinstance(aucs[2], float)
+    assert all((tmp_path / str(job) / "scores.npz").is_file() for job in range(3))
