@@ -28,7 +28,7 @@ from fsad.utils.console import print_config_tree
 from fsad.utils.io import atomic_write, write_json, write_npz
 from fsad.utils.loggers import log_report
 from fsad.utils.run_config import checkpoint_file
-from fsad.utils.runs import plan_start, require_writable
+from fsad.utils.runs import RunStart, log_also_to, plan_start, require_writable
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """
     check_options(cfg)
     start = plan_start(cfg, Path(cfg.paths.output_dir))
-    run_dir = start.run_dir
+    moved = start.run_dir != Path(cfg.paths.output_dir)  # a resumed run continues in its own folder
     with open_dict(cfg):
-        cfg.paths.output_dir = str(run_dir)  # a resumed run continues in its own folder
+        cfg.paths.output_dir = str(start.run_dir)
         if start.init_from:
             cfg.init_from = start.init_from
+    own_log = start.run_dir / f"{cfg.get('task_name', 'train')}.log"
+    with log_also_to(own_log if moved and rank_zero_only.rank == 0 else None):
+        return _fit_and_report(cfg, start)
+
+
+def _fit_and_report(cfg: DictConfig, start: RunStart) -> dict[str, Any]:
+    run_dir = start.run_dir
     resuming_in_place = bool(start.resume_from) and (run_dir / "config.yaml").is_file()
     _prepare(cfg, run_dir, write_config=not resuming_in_place)
     log.info("run folder %s: %s", run_dir, f"resuming {start.resume_from}" if start.resume_from else

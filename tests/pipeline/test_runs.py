@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -174,13 +175,15 @@ def test_one_class_test_labels_give_scores_and_metrics(tmp_path, label):
 
 # --- 8. seconds per epoch after a resume -------------------------------------------------------------------------
 
-def test_seconds_per_epoch_counts_only_the_epochs_this_fit_trained(tmp_path):
+def test_seconds_per_epoch_counts_only_the_epochs_this_fit_trained(tmp_path, caplog):
     run = unfinished_run(tmp_path / "runs" / "a", [])
+    caplog.set_level(logging.INFO)
     report = train(compose_cfg("train", ONE_EPOCH + ["ckpt_path=last", "trainer.max_epochs=3"],
                                tmp_path / "runs" / "b"))
     assert report["time/epochs"] == 3.0 and report["time/epochs_this_fit"] == 2.0
     assert 0 < report["time/seconds_per_epoch"] <= report["time/fit_seconds"] / 2
     assert report["resumed_from"] == str(run / "checkpoints" / "last.ckpt")
+    assert "resuming" in (run / "train.log").read_text()  # the run's own log covers the resumed part
 
 
 # --- 9. eval.py: any key of the run can change, contradicting groups cannot ---------------------------------------

@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,6 +169,23 @@ def require_writable(*folders: Path) -> None:
             raise RunFolderError(f"{folder}: not writable ({err.strerror or err}); checkpoints and results could "
                                  "not be saved. Fix its permissions or choose another paths.log_dir / "
                                  "hydra.run.dir") from err
+
+
+@contextmanager
+def log_also_to(path: Path | None) -> Iterator[None]:
+    """While the block runs, also append the log records to ``path`` (a resumed run's own log file, so its log
+    covers every part of the run); nothing when ``path`` is None."""
+    if path is None:
+        yield
+        return
+    handler = logging.FileHandler(path, mode="a")
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    logging.getLogger().addHandler(handler)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
 
 
 def unique_suffix() -> str:
