@@ -18,13 +18,15 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 import fsad
 from fsad.data.datamodule import TimeSeriesDataModule
 from fsad.data.windows import assemble_scores
+from fsad.evaluation.period import find_period
 from fsad.evaluation.plots import plot_scores
 from fsad.evaluation.report import ScoreSet, build_report
+from fsad.evaluation.thresholds import check_spot_init
 from fsad.methods.base import AnomalyDetector
 from fsad.utils.callbacks import FitClock
 from fsad.utils.checkpoints import VerifiedCheckpointIO, load_weights, read_checkpoint
 from fsad.utils.config_checks import check_options
-from fsad.utils.console import print_config_tree
+from fsad.utils.console import print_config_tree, print_summary
 from fsad.utils.io import atomic_write, write_json, write_npz
 from fsad.utils.loggers import log_report
 from fsad.utils.run_config import checkpoint_file
@@ -121,13 +123,17 @@ def score_and_report(cfg: DictConfig, trainer: L.Trainer, model: AnomalyDetector
         arrays["val_scores"] = scores.val
     write_npz(run_dir / "scores.npz", **arrays)  # first: the scores survive whatever the metrics do
     started = time.perf_counter()
+    window, window_rule = vus_window(ev.get("vus_window", "auto"), datamodule)
     report: dict[str, Any] = build_report(
-        scores, strategies=list(ev.strategies), anomaly_ratio=float(ev.anomaly_ratio), vus_window=int(ev.vus_window),
+        scores, strategies=list(ev.strategies), anomaly_ratio=float(ev.anomaly_ratio), vus_window=window,
         spot_q=float(ev.spot.q), spot_level=float(ev.spot.level), spot_stream=bool(ev.spot.stream),
+        spot_init=check_spot_init(ev.spot.init),
         entities=_test_entities(datamodule) if ev.get("per_entity") else None,
     )
     report.update(extra)
     report.update({
+        "evaluation/vus_window": float(window),
+        "evaluation/vus_window_rule": window_rule,
         "time/score_seconds": score_seconds,
         "time/metrics_seconds": time.perf_counter() - started,
         "seed": float(cfg.seed),
@@ -147,8 +153,19 @@ def score_and_report(cfg: DictConfig, trainer: L.Trainer, model: AnomalyDetector
     figure = plot_scores(scores.test, scores.test_labels, thresholds, run_dir / "scores.png",
                          title=f"{type(model).__name__} on {dataset}: test scores")
     log_report(loggers, report, OmegaConf.to_container(cfg, resolve=True), figure)
-    _print_summary(report)
+    print_summary(report, str(run_dir))
     return report
+
+
+def vus_window(setting: int | str, datamodule: TimeSeriesDataModule) -> tuple[int, str]:
+    """The VUS buffer width and how it was chosen: ``auto`` is TSB-AD's period estimate of the test series
+    (:func:`fsad.evaluation.period.find_period`, first channel), a number is used as it is."""
+    if setting != "auto":
+        return int(setting), "fixed (evaluation.vus_window)"
+    period = find_period(datamodule.record.test)
+    if period.found:
+        return period.window, "auto: dominant period of the first test channel (TSB-AD's find_length_rank)"
+    return period.window, "auto: no period found in the first test channel, TSB-AD's default 125"
 
 
 def check_windows_scored(model: AnomalyDetector, loaders: dict[str, Any]) -> dict[str, int]:
@@ -221,16 +238,3 @@ def _prepare(cfg: DictConfig, run_dir: Path, write_config: bool = True) -> None:
             atomic_write(run_dir / "config.yaml", lambda p: OmegaConf.save(cfg, p, resolve=True))
         if cfg.get("print_config", True):
             print_config_tree(cfg)
-
-
-def _print_summary(report: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="test metrics", show_lines=False)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key in sorted(k for k in report if k.startswith("test/")):
-        value = report[key]
-        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
-    Console().print(table)

@@ -33,3 +33,4 @@ def test_progress_bar_names_the_run_and_the_split_being_scored(monkeypatch):
     monkeypatch.setattr(RunProgressBar.__mro__[1], "get_metrics", lambda self, t, m: {"v_num": "2-21", "loss": 1.0})
     metrics = bar.get_metrics(SimpleNamespace(default_root_dir="logs/train/runs/2026-01-01_00-00-00_abcdef"), None)
     assert metrics == {"run": "2026-01-01_00-00-00_abcdef", "loss": 1.0}
+

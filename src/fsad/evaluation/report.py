@@ -8,6 +8,9 @@ Keys (values are floats unless stated):
 
 - ``test/all_positive/<metric>``: the thresholded metrics of predicting every test step anomalous, a reference
   that needs no model (affiliation F1 is often 0.6-0.7 there; point-adjusted F1 is high too).
+- ``test/random/<metric>`` (threshold-free, uniformly random scores) and ``test/random/<s>/<metric>`` (random
+  steps at strategy ``s``'s predicted ratio): what chance scores on these labels, mean over the seeds in
+  ``reference/random_seeds`` (:mod:`fsad.evaluation.references`).
 
 - with ``entities`` (e.g. the machines of SMD): ``entity/<name>/<metric>`` for every metric above except the
   thresholds, computed on that entity's test steps with the global thresholds, and ``entity_mean/<metric>``, their
@@ -36,6 +39,7 @@ from functools import partial
 import numpy as np
 
 from fsad.evaluation import metrics as M
+from fsad.evaluation.references import random_reference
 from fsad.evaluation.thresholds import compute_threshold
 
 log = logging.getLogger(__name__)
@@ -128,12 +132,14 @@ def build_report(
     spot_q: float = 1e-3,
     spot_level: float = 0.98,
     spot_stream: bool = False,
+    spot_init: str = "val",
     entities: list[tuple[str, int, int]] | None = None,
 ) -> dict[str, float | str | None]:
     """Compute every metric of the module docstring into one flat dict.
 
     Values are floats, ``None`` for an undefined metric or a failed strategy (with the reason in
-    ``error/<key>``, see the module docstring), or strings (``error/...``, ``entity/skipped``). A strategy that
+    ``error/<key>``, see the module docstring), or strings (``error/...``, ``entity/skipped``,
+    ``reference/random_seeds``). A strategy that
     cannot produce a threshold does not stop the others. Labels without anomaly, or with anomalies only, give a
     complete report with ``None`` where a metric needs both classes.
 
@@ -143,6 +149,8 @@ def build_report(
         anomaly_ratio: percentage for the percentile strategies.
         vus_window: largest VUS buffer width.
         spot_q, spot_level, spot_stream: SPOT settings.
+        spot_init: which scores initialise SPOT: ``val`` (default: validation scores, else training scores) or
+            ``train`` (training + validation scores, D3R); see :func:`~fsad.evaluation.thresholds.spot_init_scores`.
         entities: ``(name, start, end)`` test ranges (end exclusive) for per-entity metrics, or None.
 
     Raises:
@@ -163,7 +171,7 @@ def build_report(
                 strategy,
                 train_scores=scores.train_windows if strategy == "paper" else scores.train,
                 val_scores=scores.val, test_scores=test, labels=labels, anomaly_ratio=anomaly_ratio,
-                spot_q=spot_q, spot_level=spot_level, spot_stream=spot_stream,
+                spot_q=spot_q, spot_level=spot_level, spot_stream=spot_stream, spot_init=spot_init,
             )
         except ValueError as err:  # e.g. too few peaks for SPOT on a short validation series; oracle w/o anomaly
             log.warning("threshold strategy %r failed: %s", strategy, err)
@@ -172,6 +180,9 @@ def build_report(
         values[f"threshold/{strategy}"] = thresholds[strategy] = float(threshold)
         values.update({f"test/{strategy}/{k}": v for k, v in strategy_metrics(labels, test, threshold).items()})
     report = _flatten(values)
+    ratios = {s: values[f"test/{s}/predicted_ratio"] for s in thresholds}
+    report.update(random_reference(labels, ratios, partial(ranking_metrics, vus_window=vus_window),
+                                   thresholded_metrics))
     if entities:
         report.update(entity_metrics(labels, test, thresholds, entities, vus_window))
     return report

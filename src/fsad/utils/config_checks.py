@@ -14,17 +14,19 @@ class ConfigValueError(ValueError):
 
 @dataclass(frozen=True)
 class NumericOption:
-    """One checked option: ``kind`` int or float, inclusive bounds, whether ``null`` is allowed."""
+    """One checked option: ``kind`` int or float, inclusive bounds, whether ``null`` is allowed, and words that
+    are accepted instead of a number (``words``, e.g. ``auto``)."""
 
     key: str
     kind: type
     low: float | None = None
     high: float | None = None
     nullable: bool = False
+    words: tuple[str, ...] = ()
 
     def problem(self, value: object) -> str | None:
         """None when ``value`` is acceptable, else what was expected."""
-        if value is None and self.nullable:
+        if (value is None and self.nullable) or value in self.words:
             return None
         numeric = isinstance(value, int) or (self.kind is float and isinstance(value, float))
         if isinstance(value, bool) or not numeric:
@@ -39,7 +41,7 @@ class NumericOption:
             text += f" in [{self.low:g}, {self.high:g}]"
         elif self.low is not None:
             text += f" >= {self.low:g}"
-        return text + (" or null" if self.nullable else "")
+        return text + "".join(f" or {word}" for word in self.words) + (" or null" if self.nullable else "")
 
 
 OPTIONS = (
@@ -64,7 +66,7 @@ OPTIONS = (
     NumericOption("model.d_model", int, 1),
     NumericOption("model.e_layers", int, 1),
     NumericOption("evaluation.anomaly_ratio", float, 0, 100),
-    NumericOption("evaluation.vus_window", int, 1),
+    NumericOption("evaluation.vus_window", int, 1, words=("auto",)),
     NumericOption("evaluation.train_score_stride", int, 1, nullable=True),
     NumericOption("evaluation.spot.q", float, 0, 1),
     NumericOption("evaluation.spot.level", float, 0, 1),

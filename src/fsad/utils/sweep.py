@@ -80,10 +80,10 @@ class SweepSummary(Callback):
             jobs.append(entry)
         write_json(sweep_dir / "sweep_summary.json", {"jobs": jobs, "mean": mean_metrics(jobs)})
         failed = [j for j in jobs if j["status"] != "ok"]
+        metric = config.get("optimized_metric") or "test/auc_pr"
         for job in jobs:
-            value = job.get("metrics", {}).get("test/vus_pr")
-            detail = job.get("error") or (f"test/vus_pr={value:.4f}" if isinstance(value, float) else
-                                          f"test/vus_pr={value}")
+            value = job.get("metrics", {}).get(metric)
+            detail = job.get("error") or (f"{metric}={value:.4f}" if isinstance(value, float) else f"{metric}={value}")
             log.info("job %d [%s] %s: %s", job["job"], job["status"], " ".join(job["overrides"]), detail)
         if failed:
             log.warning("%d of %d jobs did not finish; see %s", len(failed), len(jobs), sweep_dir / "sweep_summary.json")
