@@ -5,13 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fsad.evaluation.spot import spot_threshold
+from fsad.evaluation.report import ScoreSet, build_report
+from fsad.evaluation.spot import grimshaw_fit, spot_threshold
 from fsad.evaluation.thresholds import (
+    SPOT_INITS,
     THRESHOLD_STRATEGIES,
     apply_threshold,
+    check_spot_init,
     compute_threshold,
     oracle_best_f1_threshold,
     paper_percentile,
+    spot_init_scores,
     train_percentile,
 )
 
@@ -221,3 +225,77 @@ def test_dispatcher_errors(score_sets):
         compute_threshold("spot", test_scores=test)
     with pytest.raises(ValueError, match="test_scores"):
         compute_threshold("spot", val_scores=val, spot_stream=True)
+
+
+# ------------------------------------------------------------------------------ SPOT init: train vs val
+
+
+def _z_q(t: float, peaks: np.ndarray, n: int, q: float) -> float:
+    """SPOT's initial extreme quantile by its formula: z_q = t + sigma / gamma ((q n / N_t)^-gamma - 1)."""
+    fit = grimshaw_fit(peaks)
+    r = q * n / peaks.size
+    if fit.gamma == 0.0:
+        return t - fit.sigma * np.log(r)
+    return t + fit.sigma / fit.gamma * (r ** (-fit.gamma) - 1.0)
+
+
+def test_spot_init_train_vs_val_by_hand():
+    """Training scores 0..199, validation scores 0, 0.5, .., 149.5, q = 1e-2, level 0.98.
+
+    val init: n = 300, t = sorted(val)[294] = 147, peaks 0.5, 1, .., 2.5 (5 values);
+    train init: train and val together, n = 500, t = sorted(all)[490] = 190 (the 10th largest, a training score),
+    peaks 1, 2, .., 9. Both thresholds follow from these by SPOT's z_q formula with Grimshaw's GPD fit.
+    """
+    train, val = np.arange(200.0), 0.5 * np.arange(300.0)
+    q = 1e-2
+    val_z = _z_q(147.0, 0.5 * np.arange(1.0, 6.0), 300, q)
+    train_z = _z_q(190.0, np.arange(1.0, 10.0), 500, q)
+    got_val = compute_threshold("spot", train_scores=train, val_scores=val, spot_q=q, spot_init="val")
+    got_train = compute_threshold("spot", train_scores=train, val_scores=val, spot_q=q, spot_init="train")
+    assert got_val == pytest.approx(val_z, rel=1e-9)
+    assert got_train == pytest.approx(train_z, rel=1e-9)
+    assert got_val < 150.0 < 190.0 < got_train  # the init set moves the threshold past the other's whole range
+    # the default keeps the validation init; without validation scores both read the training scores
+    assert compute_threshold("spot", train_scores=train, val_scores=val, spot_q=q) == got_val
+    alone = _z_q(float(np.sort(train)[196]), np.arange(1.0, 4.0), 200, q)  # t = 196, peaks 1, 2, 3
+    for init in SPOT_INITS:
+        assert compute_threshold("spot", train_scores=train, spot_q=q, spot_init=init) == pytest.approx(alone)
+
+
+def test_spot_init_train_streams_the_test_scores_like_d3r():
+    rng = np.random.default_rng(3)
+    train, val = rng.exponential(1.0, 4000), rng.exponential(1.5, 1000)
+    test = rng.exponential(1.2, 3000)
+    both = np.concatenate([train, val])
+    np.testing.assert_array_equal(spot_init_scores("train", train, val), both)
+    assert spot_init_scores("val", train, val) is val
+    kw = dict(train_scores=train, val_scores=val, test_scores=test, spot_q=1e-2, spot_stream=True)
+    assert compute_threshold("spot", spot_init="train", **kw) == spot_threshold(both, test, q=1e-2, stream=True)
+    assert compute_threshold("spot", spot_init="val", **kw) == spot_threshold(val, test, q=1e-2, stream=True)
+    assert compute_threshold("spot", spot_init="train", **{**kw, "spot_stream": False}) == spot_threshold(
+        both, q=1e-2, stream=False
+    )
+
+
+def test_spot_init_errors():
+    with pytest.raises(ValueError, match="evaluation.spot.init must be one of val, train"):
+        compute_threshold("spot", train_scores=np.arange(100.0), spot_init="test")
+    with pytest.raises(ValueError, match="evaluation.spot.init"):
+        check_spot_init("validation")
+    assert check_spot_init("train") == "train"
+    with pytest.raises(ValueError, match="train_scores"):
+        compute_threshold("spot", val_scores=np.arange(100.0), spot_init="train")
+
+
+def test_build_report_threads_spot_init():
+    rng = np.random.default_rng(5)
+    train, val, test = np.arange(200.0), 0.5 * np.arange(300.0), rng.uniform(0.0, 220.0, 400)
+    labels = (test > 200.0).astype(np.int64)
+    scores = ScoreSet(train=train, train_windows=train, test=test, test_labels=labels, val=val)
+    kw = dict(strategies=["spot"], anomaly_ratio=1.0, vus_window=2, spot_q=1e-2)
+    for init in SPOT_INITS:
+        expected = compute_threshold("spot", train_scores=train, val_scores=val, spot_q=1e-2, spot_init=init)
+        assert build_report(scores, spot_init=init, **kw)["threshold/spot"] == expected
+    assert build_report(scores, **kw)["threshold/spot"] == compute_threshold(
+        "spot", train_scores=train, val_scores=val, spot_q=1e-2
+    )

@@ -7,8 +7,10 @@ arrays of any shape are flattened. What each strategy is allowed to see:
 * ``paper``: train + TEST scores (no labels); the percentile of Anomaly-Transformer / DCdetector /
   FreCT / TransMamba over the concatenated train and test scores;
 * ``train_percentile``: training (or validation) scores only; the same percentile;
-* ``spot``: init = validation (else training) scores; with ``spot_stream`` also the TEST scores (no
-  labels), streamed as in D3R / VAN-AD; see :mod:`fsad.evaluation.spot`;
+* ``spot``: init = validation (else training) scores with ``spot_init="val"``, or every training-side score
+  (training part + validation tail) with ``spot_init="train"``, D3R's init set; with ``spot_stream`` also the
+  TEST scores (no labels), streamed as in D3R / VAN-AD; see :mod:`fsad.evaluation.spot` and
+  :func:`spot_init_scores`;
 * ``oracle``: TEST scores and TEST LABELS; the best-F1 threshold, an upper bound for diagnostics,
   never a detector result.
 """
@@ -22,16 +24,21 @@ from fsad.evaluation.spot import spot_threshold
 from fsad.evaluation.metrics._validation import as_scores, labels_and_scores, require_anomaly
 
 __all__ = [
+    "SPOT_INITS",
     "THRESHOLD_STRATEGIES",
     "apply_threshold",
+    "check_spot_init",
     "compute_threshold",
     "oracle_best_f1_threshold",
     "paper_percentile",
+    "spot_init_scores",
     "spot_threshold",
     "train_percentile",
 ]
 
 THRESHOLD_STRATEGIES: tuple[str, ...] = ("paper", "train_percentile", "spot", "oracle")
+#: Which scores initialise SPOT (``evaluation.spot.init``); see :func:`spot_init_scores`.
+SPOT_INITS: tuple[str, ...] = ("val", "train")
 
 
 def _check_ratio(anomaly_ratio: float) -> float:
@@ -149,6 +156,48 @@ def _need(value: ArrayLike | None, name: str, strategy: str) -> ArrayLike:
     return value
 
 
+def check_spot_init(value: object) -> str:
+    """``evaluation.spot.init`` as a string, checked against :data:`SPOT_INITS`.
+
+    Called before the report is built, so that a misspelt value stops the run with this message instead of
+    leaving ``threshold/spot`` undefined.
+    """
+    if value not in SPOT_INITS:
+        raise ValueError(f"evaluation.spot.init must be one of {', '.join(SPOT_INITS)}, got {value!r}")
+    return str(value)
+
+
+def spot_init_scores(spot_init: str, train_scores: ArrayLike | None, val_scores: ArrayLike | None) -> ArrayLike:
+    """The scores SPOT is initialised on (its calibration set; never test data).
+
+    * ``"val"``: the validation scores when given, else the training scores (the held-out tail only).
+    * ``"train"``: every training-side score: the training scores followed by the validation scores when given
+      (with ``val_source=train_tail`` the validation split is the tail of the training series, so this is the
+      whole training series). This is D3R's protocol: its ``init_set`` is the whole training file, training and
+      validation parts together (ForestsKing/D3R ``data/preprocess.py``, ``exp/exp.py``), and CrossAD's
+      ``flag='init'`` loader reads the whole TAB training split likewise. Only the values matter: SPOT sorts its
+      init scores.
+
+    Args:
+        spot_init: one of :data:`SPOT_INITS`.
+        train_scores: shape (N_train,) training scores, or None.
+        val_scores: shape (N_val,) validation scores, or None.
+
+    Returns:
+        The init scores: with ``"val"`` the chosen input as given, with ``"train"`` a new float64 array of shape
+        (N_train + N_val,) (inputs flattened). :class:`~fsad.evaluation.spot.SPOT` validates them.
+
+    Raises:
+        ValueError: unknown ``spot_init``, or no scores to initialise on (``train`` needs ``train_scores``).
+    """
+    if check_spot_init(spot_init) == "val":
+        return _need(val_scores if val_scores is not None else train_scores, "val_scores or train_scores", "spot")
+    parts = [_need(train_scores, "train_scores (spot_init='train')", "spot")]
+    if val_scores is not None:
+        parts.append(val_scores)
+    return np.concatenate([np.ravel(np.asarray(part, dtype=np.float64)) for part in parts])
+
+
 def compute_threshold(
     strategy: str,
     *,
@@ -160,15 +209,18 @@ def compute_threshold(
     spot_q: float = 1e-3,
     spot_level: float = 0.98,
     spot_stream: bool = False,
+    spot_init: str = "val",
     oracle_point_adjusted: bool = False,
 ) -> float:
     """Dispatch to a threshold strategy by name (one of :data:`THRESHOLD_STRATEGIES`).
 
     * ``paper``: :func:`paper_percentile` (``train_scores``, ``test_scores``, ``anomaly_ratio``);
     * ``train_percentile``: :func:`train_percentile` (``train_scores``, ``anomaly_ratio``);
-    * ``spot``: :func:`~fsad.evaluation.spot.spot_threshold` with init = ``val_scores`` if given, else
-      ``train_scores``; ``spot_stream=True`` streams ``test_scores`` (D3R / VAN-AD protocol, sees the
-      test scores), ``False`` (default) returns the initial ``z_q`` (no test data);
+    * ``spot``: :func:`~fsad.evaluation.spot.spot_threshold` (risk ``spot_q``, level ``spot_level``) on the
+      init scores of :func:`spot_init_scores`: ``spot_init="val"`` (default) = ``val_scores`` if given, else
+      ``train_scores``; ``"train"`` = ``train_scores`` followed by ``val_scores`` (D3R). ``spot_stream=True``
+      streams ``test_scores`` and returns the mean per-step threshold (D3R / VAN-AD protocol, sees the test
+      scores, not the labels), ``False`` (default) returns the initial ``z_q`` (no test data);
     * ``oracle``: :func:`oracle_best_f1_threshold` (``labels``, ``test_scores``,
       ``oracle_point_adjusted``); sees the test labels, an upper bound only.
 
@@ -182,8 +234,7 @@ def compute_threshold(
     if strategy == "train_percentile":
         return train_percentile(_need(train_scores, "train_scores", strategy), anomaly_ratio)
     if strategy == "spot":
-        init = val_scores if val_scores is not None else train_scores
-        init = _need(init, "val_scores or train_scores", strategy)
+        init = spot_init_scores(spot_init, train_scores, val_scores)
         if spot_stream:
             stream = _need(test_scores, "test_scores (spot_stream=True)", strategy)
             return spot_threshold(init, stream, q=spot_q, level=spot_level, stream=True)
