@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from fsad.evaluation.spot import spot_threshold
 from fsad.methods.red_f.attention import (
     ChannelGraphMask,
     PreNormLayer,
@@ -20,7 +22,14 @@ from fsad.methods.red_f.attention import (
     straight_through_bernoulli,
 )
 from fsad.methods.red_f.dfm import DFM
-from fsad.methods.red_f.module import REDF, TABLE3_ROWS, REMDetector
+from fsad.methods.red_f.module import (
+    MODEL_SIZE_READINGS,
+    REDF,
+    TABLE3_ROWS,
+    TABLE6_PARAMETERS,
+    REMDetector,
+    trainable_parameters,
+)
 from fsad.methods.red_f.objective import dfm_loss, future_score, reconstruction_score, rem_loss, split_sample
 from fsad.methods.red_f.rem import REM, REMOutput
 from fsad.pipeline import train
@@ -105,7 +114,7 @@ def test_all_ones_mask_equals_plain_attention(style: str):
 
 def test_additive_mask_hides_blocked_tokens():
     torch.manual_seed(0)
-    att = SelfAttention(8, 2).double().eval()
+    att = SelfAttention(8, 2, mask_style="additive").double().eval()
     x = _x(1, 4, 8)
     mask = torch.ones(1, 4, 4, dtype=torch.float64)
     mask[0, 0, 3] = 0.0  # token 0 may not look at token 3
@@ -114,6 +123,18 @@ def test_additive_mask_hides_blocked_tokens():
     out, out_changed = att(x, mask), att(changed, mask)
     torch.testing.assert_close(out[0, 0], out_changed[0, 0])
     assert not torch.allclose(out[0, 1], out_changed[0, 1])
+
+
+def test_catch_mask_scores_by_hand():
+    """CATCH's form: blocked pairs get the score ``-ln(1e10) / sqrt(d_h)``, allowed pairs ``q k / sqrt(d_h)``."""
+    torch.manual_seed(0)
+    att = SelfAttention(4, 1).double().eval()  # one head, d_h = 4
+    x = _x(1, 3, 4)
+    mask = torch.tensor([[[1.0, 0.0, 1.0], [1.0, 1.0, 1.0], [0.0, 1.0, 1.0]]], dtype=torch.float64)
+    q, k, v = att.qkv(x).split(4, dim=-1)
+    scores = q @ k.transpose(-1, -2) / 2.0
+    scores = torch.where(mask > 0, scores, torch.full_like(scores, -math.log(1e10) / 2.0))
+    torch.testing.assert_close(att(x, mask), att.out(scores.softmax(-1) @ v))
 
 
 def test_prenorm_layer_follows_eq_8():
@@ -339,6 +360,66 @@ def test_experiments_sweep_the_four_horizons():
         assert str(conf.hydra.sweeper.params["data.horizon"]) == "32,64,96,128"
 
 
+#: SPOT's q per dataset: D3R's script/run.sh (PSM 0.05, SMD 0.005), else D3R's default 0.01.
+SPOT_Q = {"msl": 1e-2, "psm": 5e-2, "smd": 5e-3, "gecco": 1e-2, "cicids2017": 1e-2, "genesis": 1e-2}
+
+
+def test_prediction_preset_is_d3r_protocol_and_the_old_one_stays_selectable(tmp_path: Path):
+    spot = compose_cfg("train", ["evaluation=prediction"], tmp_path).evaluation.spot
+    assert (spot.init, spot.stream, spot.level, spot.q) == ("train", True, 0.98, 1e-2)
+    default = compose_cfg("train", [], tmp_path).evaluation.spot
+    assert (default.init, default.stream) == ("val", False)  # the other presets keep the validation init
+    old = compose_cfg("train", ["evaluation=prediction", "evaluation.spot.init=val", "evaluation.spot.stream=false"],
+                      tmp_path).evaluation.spot
+    assert (old.init, old.stream) == ("val", False)
+
+
+@pytest.mark.parametrize("name", sorted(SPOT_Q))
+def test_experiments_use_d3r_spot_with_a_q_per_dataset(tmp_path: Path, name: str):
+    for experiment in (name, f"rem_{name}"):
+        spot = compose_cfg("train", [f"experiment=red_f/{experiment}"], tmp_path).evaluation.spot
+        assert (spot.init, spot.stream, spot.q) == ("train", True, SPOT_Q[name]), experiment
+    text = (PROJECT_ROOT / "conf" / "experiment" / "red_f" / f"{name}.yaml").read_text()
+    assert "D3R" in text and "q:" in text  # the value's source is written beside it
+
+
+def test_cicids_experiments_read_tabs_version(tmp_path: Path):
+    for experiment in ("cicids2017", "rem_cicids2017"):
+        data = compose_cfg("train", [f"experiment=red_f/{experiment}"], tmp_path).data
+        assert data._target_.endswith("TABDataModule")
+        assert (data.name, data.n_channels, data.anomaly_ratio) == ("CICIDS", 72, 1.28)
+
+
+def _count(cfg) -> int:
+    with torch.device("meta"):  # no memory, no initialisation: the spec's reading holds 214.7 M parameters
+        return trainable_parameters(instantiate(cfg.model))
+
+
+def test_default_size_is_the_papers_table6_count(tmp_path: Path):
+    """Paper Table VI: 3.62 M trainable parameters on GECCO. The default (DFM width 256, d_ff 512, 3 layers, 2 MSP
+    modules; REM width 32, single linear heads) holds 3,304,000 + 302,240 at C = 9, L = 192, H = 64."""
+    cfg = compose_cfg("train", ["experiment=red_f/gecco", "data.horizon=64"], tmp_path)
+    assert (cfg.data.n_channels, cfg.data.window, cfg.data.horizon_blocks) == (9, 192, 3)
+    with torch.device("meta"):
+        model = instantiate(cfg.model)
+    assert trainable_parameters(model.dfm) == 3_304_000 and trainable_parameters(model.rem) == 302_240
+    assert trainable_parameters(model) == pytest.approx(TABLE6_PARAMETERS["GECCO"], rel=0.01)
+    assert trainable_parameters(model) == MODEL_SIZE_READINGS["default"][1] == 3_606_240
+    # CICIDS (C = 72): the same count, nowhere near the 5.03 M of Table VI (no reading explains it)
+    cicids = _count(compose_cfg("train", ["experiment=red_f/cicids2017", "data.horizon=64"], tmp_path))
+    assert cicids == 3_606_240 and cicids < 0.75 * TABLE6_PARAMETERS["CICIDS"]
+
+
+@pytest.mark.parametrize("reading", sorted(MODEL_SIZE_READINGS))
+def test_size_readings_are_rem_network_options(tmp_path: Path, reading: str):
+    rem, expected = MODEL_SIZE_READINGS[reading]
+    cfg = compose_cfg("train", ["experiment=red_f/gecco", "data.horizon=64", f"model/rem_network@model.rem={reading}"],
+                      tmp_path)
+    assert {key: cfg.model.rem[key] for key in rem} == rem
+    assert cfg.model.rem.mask_style == "catch"
+    assert _count(cfg) == expected
+
+
 SYNTHETIC_PREDICTION = [
     "model=red_f", "evaluation=prediction", "data.window=32", "data.horizon=8", "data.horizon_blocks=2",
     "data.generator.length=800", "data.generator.train_length=1000", "data.train_stride=8", "data.batch_size=16",
@@ -354,23 +435,45 @@ def test_prediction_run_scores_each_test_step_once_and_reports_affiliation(tmp_p
     report = train(cfg)
     scores = np.load(tmp_path / "run" / "scores.npz")
     assert len(scores["test_scores"]) == len(scores["test_labels"]) == 800  # every test step, the first L included
-    assert len(scores["val_scores"]) == 200  # the last 20 % of train, SPOT's calibration
+    assert len(scores["val_scores"]) == 200  # the last 20 % of train
     assert np.isfinite(scores["test_scores"]).all()
     assert 0.0 <= report["test/spot/aff_f1"] <= 1.0 and math.isfinite(report["threshold/spot"])
+    # D3R's protocol: SPOT initialised on the training + validation scores, the test scores streamed through it
+    init = np.concatenate([scores["train_scores"], scores["val_scores"]])
+    assert report["threshold/spot"] == spot_threshold(init, scores["test_scores"], q=1e-2, level=0.98, stream=True)
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["test/spot/aff_f1"] == report["test/spot/aff_f1"]
     assert "test/vus_pr" in saved and "test/auc_roc" in saved
 
 
-def test_additive_mask_scales_the_straight_through_gradient_and_catch_bounds_it():
-    """The README's warning: with ``-1e9`` on blocked pairs, the gradient reaching the band embedding through the
-    mask is about 1e9 x the softmax gradient; CATCH's form keeps it at the scale of the reconstruction gradient."""
-    norms = {}
-    for style in ("additive", "catch"):
+def _inter_embedding_gradient_split(mask_style: str, n_channels: int, window: int, d_model: int):
+    """The gradient of REM's loss on the inter-band embedding, split by path: (through the channel graph, through
+    the tokens). The token part is the gradient with the graph's input detached (the same mask is sampled: the
+    forward pass is unchanged); the graph part is the rest. Also returns the norm of the graph's own weight gradient.
+    Shapes: x (8, window, n_channels); the embedding weight is (d_model, 2p)."""
+    grads = []
+    for detach_graph in (False, True):
         torch.manual_seed(0)
-        rem = REM(n_channels=6, window=64, d_model=16, n_heads=2, head="linear", mask_style=style).double()
-        x = _x(8, 64, 6)
+        rem = REM(n_channels=n_channels, window=window, d_model=d_model, n_heads=2, mask_style=mask_style).double()
+        if detach_graph:
+            rem.graph.register_forward_pre_hook(lambda module, args: (args[0].detach(),))
+        x = _x(8, window, n_channels)
         rem_loss(x, rem(x))["rem"].backward()
-        norms[style] = (rem.inter_embed.weight.grad.norm().item(), rem.intra_embed.weight.grad.norm().item())
-    assert norms["additive"][0] > 1e5 * norms["additive"][1]
-    assert norms["catch"][0] < 10 * norms["catch"][1]
+        grads.append((rem.inter_embed.weight.grad.clone(), rem.graph.weight_raw.grad.clone()))
+    (full, graph_weight), (tokens, _) = grads
+    return (full - tokens).norm().item(), tokens.norm().item(), graph_weight.norm().item()
+
+
+@pytest.mark.parametrize("shape", [(6, 64, 16), (9, 192, 32)])  # small; GECCO's C and L at the default width
+def test_mask_gradient_split_additive_vs_catch(shape: tuple[int, int, int]):
+    """With ``-1e9`` on blocked pairs the straight-through gradient reaching the inter-band embedding through the
+    graph is ~1e9 x the attention gradient: essentially all of the embedding's gradient comes through the graph
+    (norm ~1e5 against ~1e-2 through the tokens). CATCH's bounded mask, the default, leaves the tokens' gradient
+    dominant while the graph still learns through the mask (the paper's differentiable sampling)."""
+    graph, tokens, graph_weight = _inter_embedding_gradient_split("additive", *shape)
+    assert graph > 1e5 * tokens and graph / (graph + tokens) > 0.99999
+    graph, tokens_catch, graph_weight = _inter_embedding_gradient_split("catch", *shape)
+    assert tokens_catch == pytest.approx(tokens, rel=1e-3)  # the token path does not depend on the mask style
+    assert 0.0 < graph < 0.5 * tokens_catch
+    assert graph_weight > 0.0
+    assert REM(n_channels=3, window=32).inter[0].attention.mask_style == "catch"  # the default

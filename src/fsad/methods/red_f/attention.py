@@ -3,12 +3,20 @@ that produces REM's inter-band mask (spec ``red_f.md`` §2.4), and REM's pre-nor
 
 Mask conventions (``mask`` is (G, T, T) with 1 = may attend, 0 = blocked; it may carry a straight-through gradient):
 
-- ``additive`` (spec default): ``softmax(q k^T / sqrt(d_h) + (M - 1) * 1e9)``. Blocked entries get exactly zero
-  weight, but the gradient that reaches M through an *allowed* entry is ``1e9 * dL/dscore``: the straight-through
-  estimator then feeds very large gradients into the graph (Adam normalises their size per parameter, yet they
-  dominate every parameter they share with the reconstruction path, the band embedding included).
-- ``catch`` (CATCH's ``c_Attention``): ``softmax((q k^T * M + (M - 1) * ln 1e10) / sqrt(d_h))``: a bounded
-  gradient, and blocked entries are only pushed down by ``ln(1e10) / sqrt(d_h)`` (about 2.9 with d_h = 64).
+- ``catch`` (default; CATCH's ``c_Attention`` in ``layers/cross_channel_Transformer.py``):
+  ``softmax((q k^T * M + (M - 1) * ln 1e10) / sqrt(d_h))``. The gradient that reaches M is bounded,
+  ``dscore/dM = (q k^T + ln 1e10) / sqrt(d_h)``, of the size of the scores themselves. Blocked entries are pushed
+  down by ``ln(1e10) / sqrt(d_h)`` (8.1 with d_h = 8, 2.9 with d_h = 64): their weight shrinks by a factor
+  ``1e10 ** (1 / sqrt(d_h))`` without reaching zero.
+- ``additive`` (the spec's first reading): ``softmax(q k^T / sqrt(d_h) + (M - 1) * 1e9)``. Blocked entries get
+  exactly zero weight, but the gradient that reaches M through an *allowed* entry is ``1e9 * dL/dscore``: through
+  the straight-through estimator it dwarfs every other gradient of the parameters upstream of the graph (the
+  inter-band embedding: essentially all of its gradient then comes through the graph), so those parameters are
+  trained by the sampling noise of the mask.
+
+The paper (Sec. IV-B) samples M with a *differentiable* Bernoulli so that gradients reach the graph through the
+mask; detaching the blocking constant would cut that path, while CATCH's form, the code REM derives from, keeps it
+at the scale of the other gradients. Hence ``catch`` is the default.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ class SelfAttention(nn.Module):
     the mask (possibly relaxed, with a gradient) enters as ``mask_style`` says.
     """
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, mask_style: str = "additive"):
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, mask_style: str = "catch"):
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads}")
@@ -74,7 +82,7 @@ class PreNormLayer(nn.Module):
     """
 
     def __init__(self, d_model: int, n_heads: int, ffn_ratio: int = 2, dropout: float = 0.1,
-                 mask_style: str = "additive", attention_dropout: float = 0.0):
+                 mask_style: str = "catch", attention_dropout: float = 0.0):
         super().__init__()
         self.norm_in, self.norm_ffn = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.attention = SelfAttention(d_model, n_heads, attention_dropout, mask_style)

@@ -7,6 +7,8 @@ and its MSP modules forecast ``Y_1..Y_n`` from ``X_1..X_n``. Loss ``L_rem + L_df
 ``L + H`` steps gives ``S[j] = Σ_c (Ŷ0 - Ŷ0_rec)^2`` for its last H steps, which the model never sees.
 
 Ablations (paper Table III, averaged Aff-F1 over H on six datasets; ``TABLE3_ROWS`` and ``conf/ablation/red_f``).
+Model size (paper Table VI: 3.62 M trainable parameters on GECCO): ``MODEL_SIZE_READINGS``; the default (DFM at width
+256, REM at width 32 with single linear heads) holds 3,606,240 at H = 64.
 """
 
 from __future__ import annotations
@@ -43,6 +45,33 @@ TABLE3_ROWS: dict[str, dict[str, Any]] = {
     "wo_l_main": {"model.lambda_main": 0.0},  # 0.685
     "wo_l_contra": {"model.lambda_contra": 0.0},  # 0.682
 }
+
+
+#: Paper Table VI: trainable parameters of the whole model (5 epochs, batch 128; H and n are not stated).
+TABLE6_PARAMETERS: dict[str, float] = {"GECCO": 3.62e6, "CICIDS": 5.03e6}
+
+#: Readings of the model size -> (the ``model.rem`` settings, trainable parameters of the whole RED-F at GECCO's
+#: shape: C = 9, L = 192, H = 64, n = 2 MSP modules). The DFM is the same in every reading (width 256, d_ff 512,
+#: 3 layers, 2 MSP modules: 3,304,000 at H = 64; its head ``Linear(24 * 256, H)`` makes it grow with H: 3.41 M in
+#: all at H = 32, 3.80 M at 96, 4.00 M at 128 with the default REM). Each reading is a ``rem_network`` option:
+#: ``model/rem_network@model.rem=<name>``. No reading gives the 5.03 M reported on CICIDS: REM and DFM are both
+#: independent of the channel count C (REM's graph weights are shared, DFM is channel-independent; only the
+#: ``learned`` graph adds D * C + C), so CICIDS (C = 72) has exactly the GECCO count.
+MODEL_SIZE_READINGS: dict[str, tuple[dict[str, Any], int]] = {
+    # default: REM at CATCH's GECCO channel-fusion width (cf_dim 32) with single linear heads: REM 302,240
+    "default": ({"d_model": 32, "head": "linear"}, 3_606_240),
+    # REM at the paper's D = 256 with single linear heads: REM 3,332,736
+    "wide_linear": ({"d_model": 256, "head": "linear"}, 6_636_736),
+    # D = 256 with Linear(N D, 256) + ReLU + Linear(256, L) heads: REM 4,185,216
+    "wide_mlp": ({"d_model": 256, "head": "mlp"}, 7_489_216),
+    # the spec's CATCH-style heads (three residual Linear(5888, 5888) blocks each): REM 211,379,328
+    "spec": ({"d_model": 256, "head": "residual"}, 214_683_328),
+}
+
+
+def trainable_parameters(model: torch.nn.Module) -> int:
+    """The number of trainable parameters (what Table VI counts), e.g. 3,606,240 for the default RED-F on GECCO."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 class REDF(AnomalyDetector):

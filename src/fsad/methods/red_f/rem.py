@@ -76,13 +76,20 @@ class REM(nn.Module):
     Args:
         n_channels, window: C and L.
         patch_size, patch_stride: p and s of the frequency patches (16, 8).
-        d_model, n_heads, ffn_ratio, dropout, layers: encoder sizes (256, 4 [SR], 2 [SR], 0.1, 1 per branch [SR]).
+        d_model, n_heads, ffn_ratio, dropout, layers: encoder sizes (32, 4 [SR], 2 [SR], 0.1, 1 per branch [SR]).
+            D = 32 with ``linear`` heads is the reading that reproduces the paper's parameter count (Table VI; see
+            :data:`fsad.methods.red_f.module.MODEL_SIZE_READINGS`): CATCH's channel-fusion width on GECCO
+            (``cf_dim`` 32 in ``scripts/multivariate_detection/detect_label/GECCO_script/CATCH.sh``); the
+            paper's D = 256 is then the DFM's width.
         use_frequency, patching, use_inter, use_intra, use_graph: Table III switches (module docstring).
         graph: ``distance`` (paper) | ``learned`` (CATCH's sigmoid generator). temperature: Gumbel τ (1).
-        mask_style: ``additive`` | ``catch`` (see :mod:`fsad.methods.red_f.attention`).
+        mask_style: ``catch`` (bounded mask gradient) | ``additive`` (-1e9; see :mod:`fsad.methods.red_f.attention`).
         mask_eval, mask_seed: the inter-band mask in eval mode (``sample`` with a fixed seed | ``threshold``).
         fusion: ``sum`` | ``concat``. intra_embedding: ``separate`` | ``shared`` band-token embedding.
-        head, head_hidden, head_dropout: reconstruction heads (``residual`` as CATCH, hidden of ``mlp``, 0.1).
+        head, head_hidden, head_dropout: reconstruction heads (``linear``: one ``Linear(N D, L)`` for the real and
+            one for the imaginary part, shared by the channels, the single-linear form of CATCH's ``Flatten_Head``;
+            ``residual``: CATCH's head with three residual ``Linear(N D, N D)`` blocks first; ``mlp``), the hidden
+            width of ``mlp``, dropout 0.1.
         inverse: ``real`` (Re ifft) | ``linear`` (CATCH: ``Linear(2L, L)`` over Re and Im of the ifft).
     """
 
@@ -92,7 +99,7 @@ class REM(nn.Module):
         window: int,
         patch_size: int = 16,
         patch_stride: int = 8,
-        d_model: int = 256,
+        d_model: int = 32,
         n_heads: int = 4,
         ffn_ratio: int = 2,
         dropout: float = 0.1,
@@ -104,12 +111,12 @@ class REM(nn.Module):
         use_graph: bool = True,
         graph: str = "distance",
         temperature: float = 1.0,
-        mask_style: str = "additive",
+        mask_style: str = "catch",
         mask_eval: str = "sample",
         mask_seed: int = 0,
         fusion: str = "sum",
         intra_embedding: str = "separate",
-        head: str = "residual",
+        head: str = "linear",
         head_hidden: int = 256,
         head_dropout: float = 0.1,
         inverse: str = "real",
