@@ -76,12 +76,62 @@ def test_last_skips_newer_runs_of_other_experiments(tmp_path):
     assert (mine / "metrics.json").is_file()
 
 
-def test_resuming_keeps_the_runs_own_config(tmp_path):
+def test_resuming_keeps_every_config_the_run_ran_with(tmp_path):
     run = unfinished_run(tmp_path / "runs" / "a", [])
     config = (run / "config.yaml").read_bytes()
     train(compose_cfg("train", ONE_EPOCH + [f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
-                                            "trainer.max_epochs=2"], tmp_path / "runs" / "b"))
-    assert (run / "config.yaml").read_bytes() == config
+                                            "trainer.max_epochs=2", "evaluation.spot.q=0.01"], tmp_path / "runs" / "b"))
+    assert (run / "config.before-resume-1.yaml").read_bytes() == config
+    now = OmegaConf.load(run / "config.yaml")  # describes what produced metrics.json
+    assert now.trainer.max_epochs == 2 and now.evaluation.spot.q == 0.01
+
+
+def test_a_new_run_never_writes_into_a_folder_that_holds_a_run(tmp_path):
+    finished = tmp_path / "finished"
+    train(compose_cfg("train", ONE_EPOCH, finished))
+    before = digest(finished)
+    with pytest.raises(RunFolderError, match="already holds a run"):
+        train(compose_cfg("train", ONE_EPOCH, finished))
+    assert digest(finished) == before
+
+
+def test_a_run_being_trained_is_never_resumed_by_another_process(tmp_path):
+    from fsad.utils.runs import hold_run, in_use
+
+    run = unfinished_run(tmp_path / "runs" / "a", [])
+    assert not in_use(run)  # the training process ended: its lock went with it
+    with hold_run(run):  # as a live training process holds it
+        assert in_use(run)
+        with pytest.raises(RunFolderError, match="being trained by another process"):
+            train(compose_cfg("train", ONE_EPOCH + ["ckpt_path=last"], tmp_path / "runs" / "b"))
+    assert not (run / "metrics.json").exists()
+
+
+def test_a_truncated_checkpoint_is_named_before_resuming(tmp_path):
+    run = unfinished_run(tmp_path / "runs" / "a", [])
+    last = run / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 3])
+    with pytest.raises(CheckpointReadError, match="last.ckpt: not a checkpoint"):
+        train(compose_cfg("train", ONE_EPOCH + ["ckpt_path=last"], tmp_path / "runs" / "b"))
+    assert not (run / "failed.json").exists() and not (run / "config.before-resume-1.yaml").exists()
+
+
+def test_a_copied_checkpoint_never_scores_another_runs_files(tmp_path):
+    origin = tmp_path / "runs" / "origin"
+    train(compose_cfg("train", ONE_EPOCH, origin))
+    loose = tmp_path / "loose.ckpt"
+    loose.write_bytes((origin / "checkpoints" / "last.ckpt").read_bytes())
+    report = train(compose_cfg("train", ONE_EPOCH + [f"ckpt_path={loose}", "trainer.max_epochs=2"],
+                               tmp_path / "runs" / "new"))
+    assert Path(report["ckpt_path"]).parent == tmp_path / "runs" / "new" / "checkpoints"
+
+
+def test_last_in_a_sweep_job_finds_the_same_job_of_an_interrupted_sweep(tmp_path):
+    old_job = unfinished_run(tmp_path / "multiruns" / "old_sweep" / "0", [])
+    unfinished_run(tmp_path / "multiruns" / "old_sweep" / "1", ["model.d_model=8"])
+    report = train(compose_cfg("train", ONE_EPOCH + ["ckpt_path=last", "trainer.max_epochs=2"],
+                               tmp_path / "multiruns" / "new_sweep" / "0"))
+    assert report["resumed_from"] == str(old_job / "checkpoints" / "last.ckpt")
 
 
 # --- 3. a finished run is never written into ---------------------------------------------------------------------

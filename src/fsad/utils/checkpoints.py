@@ -33,7 +33,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"ckpt_path={path}: no such checkpoint file")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, EOFError, RuntimeError, KeyError, ValueError, zipfile.BadZipFile) as err:
+    except (pickle.UnpicklingError, EOFError, RuntimeError, KeyError, ValueError, OSError, zipfile.BadZipFile) as err:
         raise CheckpointReadError(f"{path}: not a checkpoint ({_reason(err)}); expected a file written by fsad's "
                                   "training, e.g. <run>/checkpoints/last.ckpt") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from fsad.evaluation.thresholds import THRESHOLD_STRATEGIES
 
 
 class ConfigValueError(ValueError):
@@ -23,6 +25,8 @@ class NumericOption:
     high: float | None = None
     nullable: bool = False
     words: tuple[str, ...] = ()
+    exclusive: bool = False  # bounds excluded
+
 
     def problem(self, value: object) -> str | None:
         """None when ``value`` is acceptable, else what was expected."""
@@ -31,16 +35,19 @@ class NumericOption:
         numeric = isinstance(value, int) or (self.kind is float and isinstance(value, float))
         if isinstance(value, bool) or not numeric:
             return self.expected()
-        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+        below = self.low is not None and (value <= self.low if self.exclusive else value < self.low)
+        above = self.high is not None and (value >= self.high if self.exclusive else value > self.high)
+        if below or above:
             return self.expected()
         return None
 
     def expected(self) -> str:
         text = "an integer" if self.kind is int else "a number"
+        brackets = "()" if self.exclusive else "[]"
         if self.low is not None and self.high is not None:
-            text += f" in [{self.low:g}, {self.high:g}]"
+            text += f" in {brackets[0]}{self.low:g}, {self.high:g}{brackets[1]}"
         elif self.low is not None:
-            text += f" >= {self.low:g}"
+            text += f" {'>' if self.exclusive else '>='} {self.low:g}"
         return text + "".join(f" or {word}" for word in self.words) + (" or null" if self.nullable else "")
 
 
@@ -57,7 +64,7 @@ OPTIONS = (
     NumericOption("data.batch_size", int, 1),
     NumericOption("data.train_stride", int, 1),
     NumericOption("data.val_stride", int, 1, nullable=True),
-    NumericOption("data.val_fraction", float, 0, 1),
+    NumericOption("data.val_fraction", float, 0, 1, exclusive=True),
     NumericOption("data.anomaly_ratio", float, 0, 100),
     NumericOption("data.horizon", int, 0),
     NumericOption("data.horizon_blocks", int, 1),
@@ -68,14 +75,22 @@ OPTIONS = (
     NumericOption("evaluation.anomaly_ratio", float, 0, 100),
     NumericOption("evaluation.vus_window", int, 1, words=("auto",)),
     NumericOption("evaluation.train_score_stride", int, 1, nullable=True),
-    NumericOption("evaluation.spot.q", float, 0, 1),
-    NumericOption("evaluation.spot.level", float, 0, 1),
+    NumericOption("evaluation.spot.q", float, 0, 1, exclusive=True),
+    NumericOption("evaluation.spot.level", float, 0, 1, exclusive=True),
 )
+
+# options that take one of a few words (lists: every element)
+CHOICES = {
+    "score_ckpt": ("best", "last"),
+    "evaluation.strategies": THRESHOLD_STRATEGIES,
+    "evaluation.spot.init": ("train", "val"),
+}
 
 
 def check_options(cfg: DictConfig) -> None:
     """Raise :class:`ConfigValueError` naming every main numeric option (:data:`OPTIONS`) of ``cfg`` that has the
-    wrong type or range; options the config does not have are skipped."""
+    wrong type or range and every word option (:data:`CHOICES`) with an unknown word; options the config does
+    not have are skipped."""
     problems = []
     for option in OPTIONS:
         value = OmegaConf.select(cfg, option.key, default=_ABSENT)
@@ -84,9 +99,15 @@ def check_options(cfg: DictConfig) -> None:
         expected = option.problem(value)
         if expected:
             problems.append(f"{option.key}={value!r}: expected {expected}")
+    for key, allowed in CHOICES.items():
+        value = OmegaConf.select(cfg, key, default=_ABSENT)
+        values = list(value) if isinstance(value, ListConfig) else [value]
+        if value is not _ABSENT and any(v not in allowed for v in values):
+            problems.append(f"{key}={OmegaConf.to_container(value) if isinstance(value, ListConfig) else value!r}: "
+                            f"expected {'each of ' if isinstance(value, ListConfig) else ''}{', '.join(allowed)}")
     if problems:
         raise ConfigValueError("invalid config values: " + "; ".join(problems)
-                               + " (set them on the command line, e.g. trainer.max_epochs=10)")
+                               + " (fix them on the command line or in the config file)")
 
 
 _ABSENT = object()

@@ -88,8 +88,12 @@ def with_run_config(cfg: DictConfig) -> DictConfig:
     chosen_evaluation = any(o.key_or_group == "evaluation" for o in overrides)
     with open_dict(cfg):
         for key in FROM_RUN:
-            if key in run and not (key == "evaluation" and chosen_evaluation):
+            if key == "evaluation" and key in run and not chosen_evaluation:
+                # keys added to the platform after the run was made keep their defaults
+                cfg.evaluation = OmegaConf.merge(cfg.evaluation, run.evaluation)
+            elif key in run and key != "evaluation":
                 cfg[key] = run[key]
+        _link_model_to_data(cfg, path, overrides)
         for override in overrides:
             key = override.key_or_group
             if "." not in key and key != "seed" or key.split(".")[0] not in FROM_RUN:
@@ -108,6 +112,20 @@ def with_run_config(cfg: DictConfig) -> DictConfig:
 
 
 _ABSENT = object()
+
+
+def _link_model_to_data(cfg: DictConfig, path: Path, overrides: list) -> None:
+    """Restore the run's ``model.<key>: ${data.<key>}`` links (``config.yaml`` stores them resolved, the run's
+    ``.hydra/config.yaml`` as written), so ``data.n_channels=5`` reaches the model as at training time; keys the
+    command line sets itself are left alone."""
+    composed = path.parent / ".hydra" / "config.yaml"
+    if not composed.is_file():
+        return
+    model = OmegaConf.load(composed).get("model") or {}
+    given = {o.key_or_group for o in overrides}
+    for key, value in model.items():
+        if isinstance(value, str) and value.startswith("${data.") and f"model.{key}" not in given:
+            cfg.model[key] = value
 
 
 def _check_group_choices(cfg: DictConfig, run: DictConfig, path: Path, overrides: list) -> None:

@@ -15,6 +15,7 @@ The ``ckpt_path`` option decides how a training run starts (:func:`plan_start`):
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import tempfile
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 EXPERIMENT_KEYS = ("task_name", "data", "model")
 # Keys under EXPERIMENT_KEYS that change how a run executes, not what it computes.
 OPERATIONAL_KEYS = frozenset({"data.num_workers", "data.download", "data.mirror", "model.scan_backend"})
+LOCK_NAME = ".lock"  # held (flock) by the process that trains the run
 
 
 class RunFolderError(RuntimeError):
@@ -86,7 +88,8 @@ def scored_checkpoint(run_dir: Path) -> Path:
 
 def config_differences(cfg: DictConfig, run_dir: Path) -> list[str]:
     """The experiment keys (``EXPERIMENT_KEYS``, minus ``OPERATIONAL_KEYS``) on which ``cfg`` differs from the
-    run's ``config.yaml``, as ``"key: run <a>, now <b>"`` lines (empty when they agree)."""
+    run's ``config.yaml``, as ``"key: run <a>, now <b>"`` lines (empty when they agree). A key the run's config
+    does not have at all was added to the platform after the run was made and is not compared."""
     stored_path = run_dir / "config.yaml"
     if not stored_path.is_file():
         return [f"{stored_path}: missing, so the run's experiment cannot be checked"]
@@ -96,26 +99,47 @@ def config_differences(cfg: DictConfig, run_dir: Path) -> list[str]:
     for key in EXPERIMENT_KEYS:
         _flatten(stored.get(key), key, old_flat)
         _flatten(now.get(key), key, new_flat)
-    return [f"{key}: run {old_flat.get(key, '<absent>')!r}, now {new_flat.get(key, '<absent>')!r}"
-            for key in sorted(set(old_flat) | set(new_flat))
-            if key not in OPERATIONAL_KEYS and old_flat.get(key) != new_flat.get(key)]
+    return [f"{key}: run {old_flat[key]!r}, now {new_flat.get(key, '<absent>')!r}"
+            for key in sorted(old_flat) if key not in OPERATIONAL_KEYS and old_flat[key] != new_flat.get(key)]
 
 
-def plan_start(cfg: DictConfig, run_dir: Path) -> RunStart:
+def plan_start(cfg: DictConfig, run_dir: Path, main_process: bool = True) -> RunStart:
     """Decide where a training run writes and what it starts from (see the module docstring).
 
-    Every check happens here, before anything is written. Raises FileNotFoundError for a missing checkpoint or
-    no unfinished run, :class:`RunFolderError` when the only candidates are other experiments (listing them and
-    the keys that differ).
+    Every check happens here, before anything is written: a missing or unreadable checkpoint, a run of another
+    experiment, a run that another process is training (:func:`in_use`), and a fresh start into a folder that
+    already holds a run (e.g. ``hydra.run.dir`` pointed at an old run). ``main_process=False`` (DDP ranks > 0,
+    which start after rank 0 has claimed the folder) skips the checks that rank 0 made.
+
+    Raises FileNotFoundError (missing checkpoint, no unfinished run), :class:`RunFolderError` (another
+    experiment, a run in use, an occupied folder) and CheckpointReadError (not a checkpoint).
     """
     from fsad.utils.checkpoints import read_checkpoint
 
     option = cfg.get("ckpt_path")
-    if option in (None, "", "null"):
-        return RunStart(run_dir)
     if option == "last":
-        return _resume_last(cfg, run_dir)
-    path = Path(str(option))
+        start = _resume_last(cfg, run_dir, main_process)
+    elif option in (None, "", "null"):
+        start = RunStart(run_dir)
+    else:
+        start = _start_from_file(cfg, run_dir, Path(str(option)))
+    if not main_process:
+        return start
+    if start.resume_from:
+        read_checkpoint(start.resume_from)  # a clear error for a truncated or foreign file, before anything runs
+    if start.run_dir == run_dir and not start.resume_from and _holds_a_run(run_dir):
+        raise RunFolderError(f"{run_dir} already holds a run (config.yaml, metrics.json or checkpoints); a new run "
+                             "never writes into another one. Choose another hydra.run.dir, or resume it with "
+                             "ckpt_path=last")
+    if start.run_dir != run_dir and in_use(start.run_dir):
+        raise RunFolderError(f"{start.run_dir} is being trained by another process right now; wait for it or stop "
+                             "it before resuming")
+    return start
+
+
+def _start_from_file(cfg: DictConfig, run_dir: Path, path: Path) -> RunStart:
+    from fsad.utils.checkpoints import read_checkpoint
+
     if path.is_dir():
         if not (path / "config.yaml").is_file():
             raise FileNotFoundError(f"ckpt_path={path}: a folder without config.yaml is not a run folder")
@@ -137,24 +161,86 @@ def plan_start(cfg: DictConfig, run_dir: Path) -> RunStart:
     return RunStart(run, resume_from=str(path))
 
 
-def _resume_last(cfg: DictConfig, run_dir: Path) -> RunStart:
+def _resume_last(cfg: DictConfig, run_dir: Path, main_process: bool) -> RunStart:
     if (run_dir / "checkpoints" / "last.ckpt").is_file() and not is_finished(run_dir):
         candidates = [run_dir]
     else:
-        candidates = sorted((p.parent.parent for p in run_dir.parent.glob("*/checkpoints/last.ckpt")
-                             if p.parent.parent != run_dir and not is_finished(p.parent.parent)),
+        candidates = sorted((run for run in _neighbours(run_dir) if not is_finished(run)),
                             key=lambda p: (p / "checkpoints" / "last.ckpt").stat().st_mtime, reverse=True)
     if not candidates:
-        raise FileNotFoundError(f"ckpt_path=last: no unfinished run with checkpoints/last.ckpt under {run_dir.parent}")
+        raise FileNotFoundError(f"ckpt_path=last: no unfinished run with checkpoints/last.ckpt under {run_dir.parent}"
+                                + (" or the other sweeps' jobs" if run_dir.name.isdigit() else "")
+                                + "; pass ckpt_path=<run>/checkpoints/last.ckpt to name one")
     rejected = []
     for run in candidates:
         differences = config_differences(cfg, run)
-        if not differences:
+        if differences:
+            rejected.append(f"  {run}: {'; '.join(differences[:3])}" + (" ..." if len(differences) > 3 else ""))
+        elif main_process and run != run_dir and in_use(run):
+            rejected.append(f"  {run}: being trained by another process right now")
+        else:
             return RunStart(run, resume_from=str(run / "checkpoints" / "last.ckpt"))
-        rejected.append(f"  {run}: {'; '.join(differences[:3])}" + (" ..." if len(differences) > 3 else ""))
-    raise RunFolderError("ckpt_path=last: no unfinished run of this experiment (task, data, model) under "
-                         f"{run_dir.parent}; the unfinished runs there differ:\n" + "\n".join(rejected)
+    raise RunFolderError("ckpt_path=last: no unfinished run of this experiment (task, data, model) that is free "
+                         f"under {run_dir.parent}; the unfinished runs there:\n" + "\n".join(rejected)
                          + "\nCompose the same experiment, or pass ckpt_path=<run>/checkpoints/last.ckpt")
+
+
+def _neighbours(run_dir: Path) -> list[Path]:
+    """Runs with ``checkpoints/last.ckpt`` beside ``run_dir``; for a sweep job (``<sweep>/<number>``) the jobs of
+    every sweep of the same task, so an interrupted sweep resumes job by job."""
+    if run_dir.name.isdigit():
+        found = run_dir.parent.parent.glob("*/*/checkpoints/last.ckpt")
+    else:
+        found = run_dir.parent.glob("*/checkpoints/last.ckpt")
+    return [p.parent.parent for p in found if p.parent.parent != run_dir]
+
+
+def _holds_a_run(folder: Path) -> bool:
+    return any((folder / name).exists() for name in ("config.yaml", "metrics.json")) or \
+        any((folder / "checkpoints").glob("*.ckpt"))
+
+
+def in_use(run_dir: Path) -> bool:
+    """True when another process holds the run's lock (:func:`hold_run`), i.e. is training it now. The lock is
+    the kernel's (``flock``): a process that was killed no longer holds it."""
+    lock = run_dir / LOCK_NAME
+    if not lock.is_file():
+        return False
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
+@contextmanager
+def hold_run(run_dir: Path | None) -> Iterator[None]:
+    """Hold the run's lock while the block trains and scores it (nothing when ``run_dir`` is None);
+    RunFolderError when another process holds it."""
+    if run_dir is None:
+        yield
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / LOCK_NAME, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunFolderError(f"{run_dir} is being trained by another process right now") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def keep_previous_config(run_dir: Path) -> Path:
+    """Before a resumed run writes its config: rename ``config.yaml`` to ``config.before-resume-<k>.yaml`` (k = 1,
+    2, ...), so the run keeps every configuration it ran with and ``config.yaml`` always describes its results."""
+    k = 1
+    while (run_dir / f"config.before-resume-{k}.yaml").exists():
+        k += 1
+    return (run_dir / "config.yaml").rename(run_dir / f"config.before-resume-{k}.yaml")
 
 
 def require_writable(*folders: Path) -> None:

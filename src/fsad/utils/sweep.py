@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +31,8 @@ def run_job(task: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig) -> fl
         report = task(cfg)
     except Exception as err:
         job_dir = _run_dir(cfg)
-        log.exception("run failed: %s: %s", type(err).__name__, err)
+        log.error("run failed: %s: %s", type(err).__name__, err)
+        _traceback_to_log_files()  # the console gets Hydra's own report of the error
         overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
         try:
             write_json(job_dir / "failed.json", {"error": f"{type(err).__name__}: {err}",
@@ -44,6 +46,14 @@ def run_job(task: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig) -> fl
         return None
     value = report.get(cfg.get("optimized_metric") or "") if report else None
     return float(value) if isinstance(value, (int, float)) else None
+
+
+def _traceback_to_log_files() -> None:
+    """Write the exception being handled, with its traceback, to the file handlers of the root logger only."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, "traceback of the failure", None, sys.exc_info())
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 def _run_dir(cfg: DictConfig) -> Path:
@@ -78,7 +88,9 @@ class SweepSummary(Callback):
             else:
                 entry.update(status="incomplete")
             jobs.append(entry)
-        write_json(sweep_dir / "sweep_summary.json", {"jobs": jobs, "mean": mean_metrics(jobs)})
+        finished = sum(job["status"] == "ok" for job in jobs)
+        write_json(sweep_dir / "sweep_summary.json", {"jobs": jobs, "mean": mean_metrics(jobs),
+                                                      "mean_over_jobs": finished, "jobs_total": len(jobs)})
         failed = [j for j in jobs if j["status"] != "ok"]
         metric = config.get("optimized_metric") or "test/auc_pr"
         for job in jobs:
