@@ -121,7 +121,7 @@ def _link_model_to_data(cfg: DictConfig, path: Path, overrides: list) -> None:
     composed = path.parent / ".hydra" / "config.yaml"
     if not composed.is_file():
         return
-    model = OmegaConf.load(composed).get("model") or {}
+    model = OmegaConf.to_container(OmegaConf.load(composed), resolve=False).get("model") or {}
     given = {o.key_or_group for o in overrides}
     for key, value in model.items():
         if isinstance(value, str) and value.startswith("${data.") and f"model.{key}" not in given:
