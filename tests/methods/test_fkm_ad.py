@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -268,8 +269,10 @@ def test_leh_locality_exact() -> None:
     assert torch.allclose(leh_locality(y, band=1), expected, atol=1e-12)
     # b >= L - 1: empty off-band set counts 0, locality = band mean; t0 band {1,2,3} -> 2/3
     assert math.isclose(leh_locality(y, band=3)[0, 0].item(), 2 / 3, rel_tol=1e-12)
-    terms = leh_terms(y, band=1, hfr_window=2)
-    assert terms.shape == (1, 3, 4) and torch.allclose(terms[:, 0], -expected)
+    terms = leh_terms(y, band=1, hfr_window=2)  # locality_sign = +1: Eq. 18 as printed
+    assert terms.shape == (1, 3, 4) and torch.allclose(terms[:, 0], expected)
+    flipped = leh_terms(y, band=1, hfr_window=2, locality_sign=-1.0)  # the spec's -Locality
+    assert torch.allclose(flipped[:, 0], -expected) and torch.equal(flipped[:, 1:], terms[:, 1:])
 
 
 def test_leh_hfr_exact() -> None:
@@ -389,3 +392,67 @@ def test_fit_and_checkpoint_round_trip(tmp_path: Path) -> None:
     assert torch.equal(restored.leh_mean, model.leh_mean) and torch.equal(restored.leh_std, model.leh_std)
     x = torch.randn(3, 12, 3)
     assert torch.allclose(restored.score(x), model.eval().score(x), atol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Locality sign and energy source
+# ----------------------------------------------------------------------------------------------------
+def test_locality_sign_flips_only_the_locality_term() -> None:
+    x = torch.randn(4, 12, 3, generator=torch.Generator().manual_seed(2))
+    plus, minus = _model().eval(), _model(locality_sign=-1).eval()
+    minus.load_state_dict(plus.state_dict())
+    t_plus, t_minus = plus.score_terms(x), minus.score_terms(x)
+    out = plus.network(x)
+    torch.testing.assert_close(t_plus[:, 0], leh_locality(out.caches[-1].y.float(), band=2))  # +Loc: Eq. 18
+    torch.testing.assert_close(t_minus[:, 0], -t_plus[:, 0])
+    torch.testing.assert_close(t_minus[:, 1:], t_plus[:, 1:])
+    for model in (plus, minus):
+        model.fit_leh_statistics([x])
+    z_plus = plus.standardise_terms(t_plus)
+    # the standardised locality changes sign, so the fused scores differ by twice its weighted term
+    torch.testing.assert_close(minus.standardise_terms(t_minus)[:, 0], -z_plus[:, 0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(plus.score(x) - minus.score(x), 2 * 0.45 * z_plus[:, 0], atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="locality_sign"):
+        _model(locality_sign=0.5)
+
+
+def test_energy_of_the_residual_stream_follows_the_step_amplitude() -> None:
+    """One block, embedding without bias: scaling step t of the input by a_t scales the embedding h_t by a_t.
+    The block's LayerNorm removes that scale, so everything computed from it (the SSM output y, ``normed``)
+    stays the same, while the residual stream ``h + mixer(LN(h))`` keeps it."""
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 12, 3, generator=gen, dtype=torch.float64)
+    amplitude = torch.linspace(0.5, 8.0, 12, dtype=torch.float64).view(1, 12, 1)
+    energies = {}
+    for source in ("residual", "normed"):
+        model = _model(n_layers=1, energy_source=source).double().eval()
+        with torch.no_grad():
+            model.network.embedding.bias.zero_()
+        energies[source] = (model.score_terms(x)[:, 1], model.score_terms(x * amplitude)[:, 1])
+        if source == "residual":
+            expected = leh_energy(model.network(x).residual)
+            torch.testing.assert_close(energies[source][0], expected.float(), atol=1e-6, rtol=1e-6)
+    normed, scaled_normed = energies["normed"]
+    residual, scaled_residual = energies["residual"]
+    torch.testing.assert_close(scaled_normed, normed, atol=1e-4, rtol=0)  # the LayerNorm'ed energy: no change
+    change = scaled_residual - residual
+    assert change[:, -1].min() > 1.0  # the loudest steps gain energy
+    assert change[:, 0].max() < 0.0  # the steps scaled by 0.5 lose energy
+    with pytest.raises(ValueError, match="energy_source"):
+        _model(energy_source="hidden")
+
+
+def test_leh_forms_are_the_standardised_terms(tmp_path: Path) -> None:
+    gen = torch.Generator().manual_seed(5)
+    train_x, test_x = torch.randn(8, 12, 3, generator=gen), torch.randn(4, 12, 3, generator=gen)
+    model = _model().eval()
+    model.scoring_splits = ["train", "test"]
+    _trainer(tmp_path).test(model, dataloaders=[DataLoader(Windows(a), batch_size=4) for a in (train_x, test_x)],
+                            verbose=False)
+    forms = model.scored_forms["test"]
+    assert set(forms) == {"leh/locality", "leh/energy", "leh/hfr"}
+    z = model.standardise_terms(model.score_terms(test_x))
+    for k, name in enumerate(("locality", "energy", "hfr")):
+        np.testing.assert_allclose(forms[f"leh/{name}"], z[:, k].numpy(), atol=1e-5)
+    fused = sum(w * forms[f"leh/{name}"] for w, name in zip((0.45, 0.20, 0.05), ("locality", "energy", "hfr")))
+    np.testing.assert_allclose(model.scored["test"][1], fused, atol=1e-5)

@@ -266,11 +266,14 @@ class FKMBlock(nn.Module):
 @dataclass
 class FKMOutput:
     """Network outputs: reconstruction ``x_hat`` (B, L, C), final normalised hidden states ``hidden``
-    (B, L, d_model) and one :class:`MixerCache` per block (first to last)."""
+    (B, L, d_model), one :class:`MixerCache` per block (first to last) and the pre-norm residual stream
+    ``residual`` (B, L, d_model): the last block's output ``h`` before the final LayerNorm, which keeps the
+    per-step amplitude that every LayerNorm removes."""
 
     x_hat: Tensor
     hidden: Tensor
     caches: list[MixerCache]
+    residual: Tensor
 
 
 class FKMADNetwork(nn.Module):
@@ -296,4 +299,4 @@ class FKMADNetwork(nn.Module):
             h, cache = block(h)
             caches.append(cache)
         hidden = self.norm_f(h)
-        return FKMOutput(x_hat=self.head(hidden), hidden=hidden, caches=caches)
+        return FKMOutput(x_hat=self.head(hidden), hidden=hidden, caches=caches, residual=h)

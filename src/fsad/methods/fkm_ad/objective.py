@@ -14,16 +14,18 @@ Training terms (all scalars):
 * ``L_z``: ``entropy`` = ``mean H(σ(z'))`` with the binary entropy in nats, or ``l1`` = ``mean σ(z')``.
 * ``L = L_recon + λ_pass L_pass + λ_mar L_margin + λ_δ L_δ + λ_z L_z`` (Eq. 36).
 
-LEH terms (per time step, each oriented so that larger = more anomalous), on a signal ``s (B, L, D)``:
+LEH terms (per time step), on a signal ``s (B, L, D)`` (the energy optionally on another signal ``e (B, L, D')``):
 
-* energy ``E_t = log(1 + mean_d s_{t,d}²)`` (Eq. 16);
+* energy ``E_t = log(1 + mean_d e_{t,d}²)`` (Eq. 16); ``e`` is by default the pre-norm residual stream (see
+  :class:`fsad.methods.fkm_ad.module.FKMAD`, ``energy_source``);
 * locality ``Loc_t = mean_{0<|t-j|<=b} S_tj - mean_{|t-j|>b} S_tj`` with ``S`` the cosine similarity between time
-  steps (Eq. 15; an empty set contributes 0); the score uses ``-Loc_t`` (lower locality = more anomalous);
+  steps (Eq. 15; an empty set contributes 0), entering the score as ``locality_sign * Loc_t`` (``+1``: Eq. 18 as
+  printed; ``-1``: the reading "lower locality = more anomalous");
 * high-frequency ratio: centred length-``w`` segment of ``s`` around t (reflect padding), rFFT per feature,
   ``HFR_t = mean_d Σ_{f>=cut} |S_f|² / Σ_f |S_f|²``, ``cut = ceil((w/2 + 1) / 2)`` (Eq. 17, localised per step).
 
 Fused score (Eq. 18): ``Σ_k λ_k (T_k - μ_k) / σ_k`` over k in (locality, energy, hfr) with the statistics μ, σ
-estimated on training windows (see :mod:`fsad.methods.fkm_ad.module`).
+estimated on training windows (see :mod:`fsad.methods.base`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-LEH_TERMS = ("neg_locality", "energy", "hfr")  #: order of the term axis returned by :func:`leh_terms`
+from fsad.methods.base import TermMoments  # noqa: F401  (the running moments, shared with other methods)
+
+LEH_TERMS = ("locality", "energy", "hfr")  #: order of the term axis returned by :func:`leh_terms`
 GATE_REGULARISERS = ("entropy", "l1")
 RECON_KINDS = ("l2", "l1")
 
@@ -162,12 +166,15 @@ def leh_hfr(signal: Tensor, window: int = 16, eps: float = 1e-12) -> Tensor:
     return ratio.mean(dim=1)
 
 
-def leh_terms(signal: Tensor, band: int = 5, hfr_window: int = 16) -> Tensor:
-    """The three LEH terms oriented as "larger = more anomalous": (B, L, D) -> (B, 3, L).
+def leh_terms(signal: Tensor, band: int = 5, hfr_window: int = 16, locality_sign: float = 1.0,
+              energy_signal: Tensor | None = None) -> Tensor:
+    """The three LEH terms as they enter Eq. 18: (B, L, D) -> (B, 3, L), order ``LEH_TERMS``.
 
-    Order ``LEH_TERMS``: ``-Locality``, ``Energy``, ``HFR``.
+    ``locality_sign * Locality`` (Eq. 15), ``Energy`` (Eq. 16) of ``energy_signal`` (B, L, D') when given, else of
+    ``signal``, and ``HFR`` (Eq. 17). Locality and HFR are unitless ratios, the energy is a log mean square.
     """
-    return torch.stack([-leh_locality(signal, band), leh_energy(signal), leh_hfr(signal, hfr_window)], dim=1)
+    energy = leh_energy(signal if energy_signal is None else energy_signal)
+    return torch.stack([locality_sign * leh_locality(signal, band), energy, leh_hfr(signal, hfr_window)], dim=1)
 
 
 def fuse_leh(terms: Tensor, mean: Tensor, std: Tensor, weights: Tensor) -> Tensor:
@@ -180,46 +187,3 @@ def fuse_leh(terms: Tensor, mean: Tensor, std: Tensor, weights: Tensor) -> Tenso
 def reconstruction_score(x: Tensor, x_hat: Tensor) -> Tensor:
     """Ablation score ``score_type=recon``: ``mean_c (x - x̂)²``, (B, L, C) -> (B, L)."""
     return (x - x_hat).pow(2).mean(dim=-1)
-
-
-class TermMoments:
-    """Running count / sum / sum of squares (float64) of the LEH terms, per term.
-
-    ``update(terms)`` takes (B, 3, L) (every window position counts once); ``mean`` and ``std`` (population
-    standard deviation, floored at ``min_std``) are (3,) float64 tensors.
-    """
-
-    def __init__(self, n_terms: int = len(LEH_TERMS), min_std: float = 1e-6):
-        self.count = torch.zeros((), dtype=torch.float64)
-        self.total = torch.zeros(n_terms, dtype=torch.float64)
-        self.total_sq = torch.zeros(n_terms, dtype=torch.float64)
-        self.min_std = min_std
-
-    def update(self, terms: Tensor) -> None:
-        values = terms.detach().to(torch.float64).transpose(0, 1).reshape(terms.shape[1], -1).cpu()
-        self.count += values.shape[1]
-        self.total += values.sum(dim=1)
-        self.total_sq += values.pow(2).sum(dim=1)
-
-    def as_tensor(self) -> Tensor:
-        """(1 + 2 * n_terms,) ``[count, sums, sums of squares]`` (for summing over processes)."""
-        return torch.cat([self.count.view(1), self.total, self.total_sq])
-
-    @classmethod
-    def from_tensor(cls, packed: Tensor, min_std: float = 1e-6) -> TermMoments:
-        n_terms = (packed.numel() - 1) // 2
-        moments = cls(n_terms, min_std)
-        packed = packed.to(torch.float64).cpu()
-        moments.count, moments.total, moments.total_sq = packed[0], packed[1:1 + n_terms], packed[1 + n_terms:]
-        return moments
-
-    @property
-    def mean(self) -> Tensor:
-        if self.count <= 0:
-            raise ValueError("no values were accumulated")
-        return self.total / self.count
-
-    @property
-    def std(self) -> Tensor:
-        var = (self.total_sq / self.count - self.mean.pow(2)).clamp_min(0.0)
-        return var.sqrt().clamp_min(self.min_std)

@@ -211,6 +211,59 @@ def frect_loss(
     }
 
 
+#: values of ``model.score_form``: the official code's softmaxed score, its pre-softmax logit, Eqs. 22-24
+SCORE_FORMS = ("code", "raw", "paper")
+#: name of each score form in reports (``test/<name>/auc_roc``, ``test_scores_<name>``); ``paper_score`` keeps the
+#: paper's form apart from the ``paper`` threshold strategy's keys (``test/paper/f1``)
+FORM_REPORT_NAMES = {"code": "code", "raw": "raw", "paper": "paper_score"}
+
+
+def frect_score_terms(series: list[Tensor], prior: list[Tensor], fft: str = "fft") -> tuple[Tensor, Tensor]:
+    """The two per-step consistency terms, before temperature, sign and weights: -> ``(K, F)``, each (B, L).
+
+    ``K_t = sum_u (KL_t(S‖P̂) + KL_t(P̂‖S))`` (nats; paper Eq. 22 without the stop-gradients, which change no
+    value) and ``F_t = sum_u mean_{H, bins} |spectral diff|[t]`` (paper Eq. 23 read per position as the code does;
+    in the units of the network outputs).
+    """
+    _check_pairs(series, prior)
+    kl_term = series[0].new_zeros(series[0].shape[:2])  # (B, L)
+    freq_term = series[0].new_zeros(series[0].shape[:2])  # (B, L)
+    for s, q in zip(series, prior):
+        kl_term = kl_term + symmetric_kl_per_step(s, normalise_features(q))
+        freq_term = freq_term + spectral_difference(s, q, fft).mean(dim=-1).mean(dim=-1)
+    return kl_term, freq_term
+
+
+def frect_score_forms(
+    series: list[Tensor],
+    prior: list[Tensor],
+    temperature: float = 50.0,
+    time_score_sign: float = -1.0,
+    fft: str = "fft",
+    alpha: float = 0.5,
+) -> dict[str, Tensor]:
+    """Every per-step score form of one batch, each (B, L):
+
+    * ``raw/kl = sign * temperature * K`` and ``raw/fft = F`` (:func:`frect_score_terms`): the two terms as they
+      enter the code's logit;
+    * ``raw = alpha * raw/kl + (1 - alpha) * raw/fft``: the code's logit before its softmax;
+    * ``code = softmax_L(raw)``: the official score (rows sum to 1). A softmax over the window ignores any
+      constant added to a window, so it keeps the ranking within a window but not between windows;
+    * ``paper = alpha * K + (1 - alpha) * F``: the paper's Eqs. 22-24 as printed (positive KL, no temperature, no
+      softmax).
+    """
+    kl_term, freq_term = frect_score_terms(series, prior, fft)
+    kl_logit = time_score_sign * temperature * kl_term
+    raw = alpha * kl_logit + (1.0 - alpha) * freq_term
+    return {
+        "code": torch.softmax(raw, dim=-1),
+        "raw": raw,
+        "raw/kl": kl_logit,
+        "raw/fft": freq_term,
+        "paper": alpha * kl_term + (1.0 - alpha) * freq_term,
+    }
+
+
 def frect_score(
     series: list[Tensor],
     prior: list[Tensor],
@@ -224,10 +277,4 @@ def frect_score(
     ``K_t = sum_u temperature * (KL_t(S‖P̂) + KL_t(P̂‖S))``; ``F_t = sum_u mean_{H, bins} |spectral diff|[t]``.
     ``time_score_sign = -1`` is the official code (inherited from DCdetector), ``+1`` the paper's Eq. 24.
     """
-    _check_pairs(series, prior)
-    kl_term = series[0].new_zeros(series[0].shape[:2])  # (B, L)
-    freq_term = series[0].new_zeros(series[0].shape[:2])  # (B, L)
-    for s, q in zip(series, prior):
-        kl_term = kl_term + temperature * symmetric_kl_per_step(s, normalise_features(q))
-        freq_term = freq_term + spectral_difference(s, q, fft).mean(dim=-1).mean(dim=-1)
-    return torch.softmax(alpha * time_score_sign * kl_term + (1.0 - alpha) * freq_term, dim=-1)
+    return frect_score_forms(series, prior, temperature, time_score_sign, fft, alpha)["code"]

@@ -5,11 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import logging
+
 import torch
+from torch import Tensor
 
 from fsad.methods.base import AnomalyDetector
 from fsad.methods.transmamba.network import TransMambaNetwork
-from fsad.methods.transmamba.objective import transmamba_loss, transmamba_score
+from fsad.methods.transmamba.objective import (
+    SCORE_FORMS,
+    TERM_NAMES,
+    code_score,
+    raw_scores,
+    score_terms,
+    transmamba_loss,
+)
+
+log = logging.getLogger(__name__)
 
 
 def halving(epoch: int) -> float:
@@ -31,7 +43,13 @@ class TransMamba(AnomalyDetector):
     since Lightning does not step them under manual optimisation.
 
     Validation logs ``val/loss = loss_T + loss_F`` with the contrastive views computed (as the official ``vali``).
-    ``score``: ``softmax_W(time_score_sign * D) + softmax_W(mean_c (x - x̂)^2)``, no contrastive views.
+    ``score`` (no contrastive views), by ``score_form``: ``code`` = ``softmax_W(time_score_sign * D) +
+    softmax_W(E)`` with ``E = mean_c (x - x̂)^2``; ``raw`` = ``time_score_sign * z(D) + z(E)``, z the
+    standardisation with mean and standard deviation over the scored training windows (the base class's term
+    statistics: buffers ``raw_mean``, ``raw_std``, ``raw_fitted``; test data never enters them). Each report carries
+    the other form and the two standardised terms (``raw/discrepancy``, ``raw/recon``) beside the main score: a
+    softmax over the window ignores whatever a window adds to all its steps, so only the raw form shows whether the
+    model separates windows.
 
     Args:
         n_channels, window: C and W of the data.
@@ -42,6 +60,7 @@ class TransMamba(AnomalyDetector):
         normalise_high: also row-normalise A_high in loss and score (the code does not: ablation flag).
         temperature: multiplies the KL terms of the score (50).
         time_score_sign: -1 (code, DCdetector lineage) or +1 (large discrepancy = anomalous).
+        score_form: ``code`` (default, the official score) | ``raw`` (see above).
         lr, lr_freq: Adam rates of the time and frequency branches (code: 1e-4 and lr / 2).
         lr_halving: the per-epoch halving of both rates.
     """
@@ -69,11 +88,14 @@ class TransMamba(AnomalyDetector):
         d_conv: int = 4,
         expand: int = 2,
         scan_backend: str = "auto",
+        score_form: str = "code",
         lr: float = 1e-4,
         lr_freq: float = 5e-5,
         lr_halving: bool = True,
     ):
         super().__init__(lr=lr, lr_halving=lr_halving)
+        if score_form not in SCORE_FORMS:
+            raise ValueError(f"model.score_form must be one of {SCORE_FORMS}, got {score_form!r}")
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.network = TransMambaNetwork(
@@ -84,7 +106,8 @@ class TransMamba(AnomalyDetector):
             d_conv=d_conv, expand=expand, scan_backend=scan_backend,
         )
         self.lr_freq, self.contrastive, self.normalise_high = lr_freq, contrastive, normalise_high
-        self.temperature, self.time_score_sign = temperature, time_score_sign
+        self.temperature, self.time_score_sign, self.score_form = temperature, time_score_sign, score_form
+        self.register_term_statistics(TERM_NAMES, prefix="raw")  # buffers raw_mean, raw_std, raw_fitted
 
     # --- method contract ------------------------------------------------------------------------------------
     def training_loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -92,10 +115,34 @@ class TransMamba(AnomalyDetector):
         return transmamba_loss(x, self.network(x, contrastive=self.contrastive), self.normalise_high)
 
     @torch.no_grad()
-    def score(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, W, C) -> (B, W) two-part score (rows sum to 2)."""
+    def score_terms(self, x: Tensor) -> Tensor:
+        """x (B, W, C) -> (B, 2, W) raw terms: discrepancy D and reconstruction error E (``TERM_NAMES``)."""
         out = self.network(x, contrastive=False)
-        return transmamba_score(x, out, self.temperature, self.time_score_sign, self.normalise_high)
+        return score_terms(x, out, self.temperature, self.normalise_high)
+
+    @torch.no_grad()
+    def score(self, x: Tensor) -> Tensor:
+        """x (B, W, C) -> (B, W): the ``score_form`` score (``code``: rows sum to 2; ``raw`` needs the fitted
+        training statistics)."""
+        terms = self.score_terms(x)
+        if self.score_form == "code":
+            return code_score(terms, self.time_score_sign)
+        return raw_scores(self.standardise_terms(terms), self.time_score_sign)["raw"]
+
+    def scores_from_terms(self, terms: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """(B, 2, W) raw terms -> main score (B, W) and the other forms: ``code`` or ``raw``, ``raw/discrepancy``,
+        ``raw/recon``. Without fitted statistics (no ``train`` split scored, none in the checkpoint) the code
+        score has no raw forms beside it; the raw score raises :class:`~fsad.methods.base.NotFittedError`."""
+        code = code_score(terms, self.time_score_sign)
+        if self.score_form == "code" and not self.term_statistics_fitted:
+            if not getattr(self, "_warned_unfitted", False):
+                log.warning("TransMamba: no training statistics (no train split scored): raw score forms left out")
+                self._warned_unfitted = True
+            return code, {}
+        forms = raw_scores(self.standardise_terms(terms), self.time_score_sign)
+        if self.score_form == "code":
+            return code, forms
+        return forms.pop("raw"), {"code": code, **forms}
 
     # --- manual optimisation --------------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:

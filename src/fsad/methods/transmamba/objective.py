@@ -24,7 +24,9 @@ Definitions (``KL(p‖q) = sum_j p (log(p + 1e-4) - log(q + 1e-4))`` per row, me
   low maps are pulled towards the high maps, the high maps pushed away from the low maps);
 * ``loss_F = MSE(x, x̂) + recon_loss_f + loss_cl``;
 * score: ``softmax_W(sign * D) + softmax_W(mean_c (x - x̂)^2)`` with
-  ``D_t = sum_u temperature * (KL_t(A_high‖Â_low) + KL_t(Â_low‖A_high))``, sign = -1 in the code.
+  ``D_t = sum_u temperature * (KL_t(A_high‖Â_low) + KL_t(Â_low‖A_high))``, sign = -1 in the code;
+* raw score (no softmax): ``sign * z(D) + z(E)``, each term standardised with its mean and standard deviation over
+  the training windows (:func:`raw_scores`).
 """
 
 from __future__ import annotations
@@ -136,6 +138,38 @@ def reconstruction_error(x: Tensor, x_hat: Tensor) -> Tensor:
     return ((x - x_hat) ** 2).mean(dim=-1)
 
 
+#: values of ``model.score_form``: the official code's sum of two softmaxes, or the standardised raw terms
+SCORE_FORMS = ("code", "raw")
+#: order of the term axis of :func:`score_terms`
+TERM_NAMES = ("discrepancy", "recon")
+
+
+def score_terms(x: Tensor, out: TransMambaOutput, temperature: float = 50.0, normalise_high: bool = False) -> Tensor:
+    """The two raw per-step quantities of the score: (B, W, C) -> (B, 2, W), order ``TERM_NAMES``.
+
+    Term 0: the attention discrepancy ``D_t`` (:func:`time_discrepancy`, nats times ``temperature``); term 1: the
+    reconstruction error ``mean_c (x - x̂)^2`` (squared units of the scaled input).
+    """
+    discrepancy = time_discrepancy(out.high, out.low, x.shape[1], temperature, normalise_high)
+    return torch.stack([discrepancy, reconstruction_error(x, out.x_hat)], dim=1)
+
+
+def code_score(terms: Tensor, time_score_sign: float = -1.0) -> Tensor:
+    """The official score from the raw terms (B, 2, W): ``softmax_W(sign * D) + softmax_W(E)`` -> (B, W)."""
+    return torch.softmax(time_score_sign * terms[:, 0], dim=-1) + torch.softmax(terms[:, 1], dim=-1)
+
+
+def raw_scores(standardised: Tensor, time_score_sign: float = -1.0) -> dict[str, Tensor]:
+    """The pre-softmax forms from the terms standardised with training statistics (B, 2, W), each (B, W):
+
+    ``raw/discrepancy = sign * z(D)``, ``raw/recon = z(E)`` (the quantities the code softmaxes, in units of their
+    training standard deviation) and ``raw = raw/discrepancy + raw/recon`` (the code's sum without the softmaxes).
+    """
+    discrepancy = time_score_sign * standardised[:, 0]
+    recon = standardised[:, 1]
+    return {"raw": discrepancy + recon, "raw/discrepancy": discrepancy, "raw/recon": recon}
+
+
 def transmamba_score(
     x: Tensor,
     out: TransMambaOutput,
@@ -149,7 +183,4 @@ def transmamba_score(
     attention discrepancy gives a *smaller* time part); ``+1`` is the ablation that scores large discrepancies
     high.
     """
-    discrepancy = time_discrepancy(out.high, out.low, x.shape[1], temperature, normalise_high)
-    s_time = torch.softmax(time_score_sign * discrepancy, dim=-1)
-    s_freq = torch.softmax(reconstruction_error(x, out.x_hat), dim=-1)
-    return s_time + s_freq
+    return code_score(score_terms(x, out, temperature, normalise_high), time_score_sign)
