@@ -20,7 +20,7 @@ from fsad.data.datamodule import TimeSeriesDataModule
 from fsad.data.windows import assemble_scores
 from fsad.evaluation.period import find_period
 from fsad.evaluation.plots import plot_scores
-from fsad.evaluation.report import ScoreSet, build_report
+from fsad.evaluation.report import ScoreSet, Undefined, _flatten, build_report, ranking_metrics
 from fsad.evaluation.thresholds import check_spot_init
 from fsad.methods.base import AnomalyDetector
 from fsad.utils.callbacks import FitClock
@@ -33,6 +33,7 @@ from fsad.utils.run_config import checkpoint_file
 from fsad.utils.runs import RunStart, log_also_to, plan_start, require_writable
 
 log = logging.getLogger(__name__)
+RANKING_KEYS = ("auc_roc", "auc_pr", "vus_roc", "vus_pr")  # the metrics reported for each score form
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -117,10 +118,13 @@ def score_and_report(cfg: DictConfig, trainer: L.Trainer, model: AnomalyDetector
 
     windows = check_windows_scored(model, loaders)
     scores = collect_scores(model, datamodule)
+    forms = collect_score_forms(model, datamodule)
     arrays = {"train_scores": scores.train, "train_window_scores": scores.train_windows,
               "test_scores": scores.test, "test_labels": scores.test_labels}
     if scores.val is not None:
         arrays["val_scores"] = scores.val
+    for form, per_split in forms.items():
+        arrays.update({f"{split}_scores_{form.replace('/', '_')}": values for split, values in per_split.items()})
     write_npz(run_dir / "scores.npz", **arrays)  # first: the scores survive whatever the metrics do
     started = time.perf_counter()
     window, window_rule = vus_window(ev.get("vus_window", "auto"), datamodule)
@@ -130,6 +134,7 @@ def score_and_report(cfg: DictConfig, trainer: L.Trainer, model: AnomalyDetector
         spot_init=check_spot_init(ev.spot.init),
         entities=_test_entities(datamodule) if ev.get("per_entity") else None,
     )
+    report.update(score_form_metrics(forms, scores.test_labels, window, taken=report))
     report.update(extra)
     report.update({
         "evaluation/vus_window": float(window),
@@ -193,6 +198,43 @@ def collect_scores(model: AnomalyDetector, datamodule: TimeSeriesDataModule) -> 
         train=per_step["train"], train_windows=train_windows.reshape(-1), test=per_step["test"],
         test_labels=datamodule.scored_labels().astype(np.int64), val=per_step.get("val"),
     )
+
+
+def collect_score_forms(model: AnomalyDetector, datamodule: TimeSeriesDataModule) -> dict[str, dict[str, np.ndarray]]:
+    """``{form: {split: (T_split,) per-step scores}}`` of the method's score forms, reassembled like the main score
+    (same windows; NaN where a covering window's value is not finite)."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for split, per_form in getattr(model, "scored_forms", {}).items():
+        starts, length = model.scored[split][0], datamodule.scored_length(split)
+        for form, window_scores in per_form.items():
+            finite = np.isfinite(window_scores)
+            values = assemble_scores(starts, np.where(finite, window_scores, 0.0), length)
+            values[assemble_scores(starts, (~finite).astype(np.float64), length) > 0] = np.nan
+            out.setdefault(form, {})[split] = values
+    return out
+
+
+def score_form_metrics(forms: dict[str, dict[str, np.ndarray]], labels: np.ndarray, vus_window: int,
+                       taken: dict[str, Any]) -> dict[str, float | str | None]:
+    """``test/<form>/{auc_roc,auc_pr,vus_roc,vus_pr}`` of every score form's test scores against the (T,) labels:
+    ``None`` with ``error/<key>`` where the labels (one class) or non-finite scores leave a metric undefined.
+    A form whose keys are already ``taken`` by the main report is an error."""
+    out: dict[str, float | str | None] = {}
+    for form, per_split in forms.items():
+        test = per_split.get("test")
+        if test is None:
+            continue
+        bad = int((~np.isfinite(test)).sum())
+        if bad:
+            values = dict.fromkeys(RANKING_KEYS, Undefined(f"{bad} of {len(test)} test scores are NaN/inf"))
+        else:
+            ranking = ranking_metrics(labels.astype(np.int64), test, vus_window)
+            values = {key: ranking[key] for key in RANKING_KEYS}
+        flat = _flatten(values, prefix=f"test/{form}/")
+        if taken.keys() & flat.keys():
+            raise ValueError(f"score form {form!r} would overwrite report keys {sorted(taken.keys() & flat.keys())}")
+        out.update(flat)
+    return out
 
 
 def _scoring_checkpoint(trainer: L.Trainer, which: str) -> str | None:

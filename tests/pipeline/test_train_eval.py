@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from fsad.methods.base import CheckpointMismatchError
-from fsad.pipeline import evaluate, train
+from fsad.pipeline import evaluate, score_form_metrics, train
 from fsad.utils.run_config import with_run_config
 from tests.pipeline.helpers import TINY, compose_cfg
 
@@ -37,6 +37,38 @@ def test_run_folder_has_every_output(trained_run):
     assert scores["test_scores"].shape == scores["test_labels"].shape == (1200,)
     assert scores["train_scores"].shape == (960,)  # 80 % of 1200: the validation tail is held out
     assert scores["val_scores"].shape == (240,)
+
+
+def test_reports_carry_every_score_form_beside_the_main_score(trained_run):
+    """FreCT's default main score is the code's softmax; the raw logit, its two terms and the paper's form are
+    reported beside it, and the main test score is the softmax of the raw one over each scored window."""
+    run_dir, report = trained_run
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for form in ("raw", "raw/kl", "raw/fft", "paper_score"):
+        for metric in ("auc_roc", "auc_pr", "vus_roc", "vus_pr"):
+            assert isinstance(metrics[f"test/{form}/{metric}"], float), (form, metric)
+    assert "test/code/auc_roc" not in metrics  # the main score is the code form
+    scores = np.load(run_dir / "scores.npz")
+    for name in ("raw", "raw_kl", "raw_fft", "paper_score"):
+        assert scores[f"test_scores_{name}"].shape == (1200,) and scores[f"train_scores_{name}"].shape == (960,)
+    raw = scores["test_scores_raw"].reshape(40, 30)  # 40 non-overlapping test windows of 30 steps
+    softmax = np.exp(raw - raw.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(scores["test_scores"], (softmax / softmax.sum(axis=1, keepdims=True)).reshape(-1),
+                               rtol=1e-4, atol=1e-7)
+
+
+def test_score_form_metrics_of_one_class_labels_and_bad_scores():
+    forms = {"raw": {"test": np.linspace(0.0, 1.0, 20)}, "bad": {"test": np.r_[np.nan, np.ones(19)]}}
+    out = score_form_metrics(forms, np.zeros(20, dtype=np.int64), vus_window=4, taken={})
+    for form in ("raw", "bad"):
+        for metric in ("auc_roc", "auc_pr", "vus_roc", "vus_pr"):
+            assert out[f"test/{form}/{metric}"] is None and isinstance(out[f"error/test/{form}/{metric}"], str)
+    assert "NaN" in out["error/test/bad/auc_roc"]
+    labels = (np.arange(20) >= 15).astype(np.int64)
+    out = score_form_metrics({"raw": {"test": np.arange(20.0)}}, labels, vus_window=4, taken={})
+    assert out["test/raw/auc_roc"] == pytest.approx(1.0) and not any(k.startswith("error/") for k in out)
+    with pytest.raises(ValueError, match="overwrite"):
+        score_form_metrics({"raw": {"test": np.arange(20.0)}}, labels, 4, taken={"test/raw/auc_roc": 0.5})
 
 
 def test_loggers_really_write(trained_run):
