@@ -23,14 +23,14 @@ from fsad.evaluation.plots import plot_scores
 from fsad.evaluation.report import ScoreSet, Undefined, _flatten, build_report, ranking_metrics
 from fsad.evaluation.thresholds import check_spot_init
 from fsad.methods.base import AnomalyDetector
-from fsad.utils.callbacks import FitClock
+from fsad.utils.callbacks import FitClock, RunProgressBar
 from fsad.utils.checkpoints import VerifiedCheckpointIO, load_weights, read_checkpoint
 from fsad.utils.config_checks import check_options
 from fsad.utils.console import print_config_tree, print_summary
 from fsad.utils.io import atomic_write, write_json, write_npz
 from fsad.utils.loggers import log_report
 from fsad.utils.run_config import checkpoint_file
-from fsad.utils.runs import RunStart, log_also_to, plan_start, require_writable
+from fsad.utils.runs import RunStart, hold_run, keep_previous_config, log_also_to, plan_start, require_writable
 
 log = logging.getLogger(__name__)
 RANKING_KEYS = ("auc_roc", "auc_pr", "vus_roc", "vus_pr")  # the metrics reported for each score form
@@ -44,21 +44,24 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     (``init_from`` in ``config.yaml`` and ``metrics.json``); every check happens before anything is written.
     """
     check_options(cfg)
-    start = plan_start(cfg, Path(cfg.paths.output_dir))
+    main_process = rank_zero_only.rank == 0
+    start = plan_start(cfg, Path(cfg.paths.output_dir), main_process=main_process)
     moved = start.run_dir != Path(cfg.paths.output_dir)  # a resumed run continues in its own folder
     with open_dict(cfg):
         cfg.paths.output_dir = str(start.run_dir)
         if start.init_from:
             cfg.init_from = start.init_from
     own_log = start.run_dir / f"{cfg.get('task_name', 'train')}.log"
-    with log_also_to(own_log if moved and rank_zero_only.rank == 0 else None):
+    with hold_run(start.run_dir if main_process else None), \
+            log_also_to(own_log if moved and main_process else None):
         return _fit_and_report(cfg, start)
 
 
 def _fit_and_report(cfg: DictConfig, start: RunStart) -> dict[str, Any]:
     run_dir = start.run_dir
-    resuming_in_place = bool(start.resume_from) and (run_dir / "config.yaml").is_file()
-    _prepare(cfg, run_dir, write_config=not resuming_in_place)
+    if start.resume_from and (run_dir / "config.yaml").is_file() and rank_zero_only.rank == 0:
+        keep_previous_config(run_dir)  # config.yaml then describes the settings that produce metrics.json
+    _prepare(cfg, run_dir)
     log.info("run folder %s: %s", run_dir, f"resuming {start.resume_from}" if start.resume_from else
              f"new run from the weights of {start.init_from}" if start.init_from else "new run")
     clock = FitClock()
@@ -94,7 +97,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.paths.output_dir)
     _prepare(cfg, run_dir)
     log.info("evaluating %s into %s", ckpt, run_dir)
-    datamodule, model, trainer, loggers = _build(cfg, callbacks=[])
+    datamodule, model, trainer, loggers = _build(cfg, callbacks=[RunProgressBar()])
     return score_and_report(cfg, trainer, model, datamodule, str(ckpt), run_dir, loggers, {})
 
 
@@ -238,12 +241,15 @@ def score_form_metrics(forms: dict[str, dict[str, np.ndarray]], labels: np.ndarr
 
 
 def _scoring_checkpoint(trainer: L.Trainer, which: str) -> str | None:
-    """The best checkpoint by the monitored metric (``which="best"``, if any), else ``checkpoints/last.ckpt``."""
-    checkpoints = [c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)]
-    best = next((c.best_model_path for c in checkpoints if c.monitor and c.best_model_path), "")
+    """This run's best checkpoint by the monitored metric (``which="best"``, if any), else its
+    ``checkpoints/last.ckpt``, else None (the weights in memory). Only files in this run's checkpoint folder count:
+    a checkpoint restored from elsewhere carries the other run's best path."""
+    checkpoints = [c for c in trainer.callbacks if isinstance(c, ModelCheckpoint) and c.dirpath]
+    best = next((c.best_model_path for c in checkpoints if c.monitor and c.best_model_path
+                 and Path(c.best_model_path).parent == Path(c.dirpath) and Path(c.best_model_path).is_file()), "")
     if which == "best" and best:
         return best
-    last = next((Path(c.dirpath) / "last.ckpt" for c in checkpoints if c.dirpath), None)
+    last = next((Path(c.dirpath) / "last.ckpt" for c in checkpoints), None)
     return str(last) if last is not None and last.is_file() else None
 
 
@@ -266,9 +272,9 @@ def _build(cfg: DictConfig, callbacks: list) -> tuple[TimeSeriesDataModule, Anom
     return datamodule, model, trainer, loggers
 
 
-def _prepare(cfg: DictConfig, run_dir: Path, write_config: bool = True) -> None:
+def _prepare(cfg: DictConfig, run_dir: Path) -> None:
     """Threads, seed; on rank 0: check that the run folder and the checkpoint folders are writable (before any
-    training), write ``config.yaml`` (``write_config``) and print the config."""
+    training), write ``config.yaml`` and print the config."""
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
@@ -276,7 +282,6 @@ def _prepare(cfg: DictConfig, run_dir: Path, write_config: bool = True) -> None:
         folders = [Path(str(c.dirpath)) for c in (cfg.get("callbacks") or {}).values()
                    if c is not None and c.get("dirpath")]
         require_writable(run_dir, *folders)
-        if write_config:
-            atomic_write(run_dir / "config.yaml", lambda p: OmegaConf.save(cfg, p, resolve=True))
+        atomic_write(run_dir / "config.yaml", lambda p: OmegaConf.save(cfg, p, resolve=True))
         if cfg.get("print_config", True):
             print_config_tree(cfg)
