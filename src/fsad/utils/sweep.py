@@ -16,6 +16,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from fsad.utils.io import write_json
+from fsad.utils.runs import RunFolderError
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +24,11 @@ log = logging.getLogger(__name__)
 def run_job(task: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig) -> float | None:
     """Run ``task(cfg)``; return the configured ``optimized_metric`` (for sweepers).
 
-    An exception is logged with its traceback (to the run's ``<task_name>.log``) and written to
-    ``<run dir>/failed.json`` (error, traceback, overrides). In a multirun the sweep then continues (the summary
-    lists the job as failed and the sweep exits non-zero at the end); in a single run it propagates (non-zero exit).
+    An exception is logged (its traceback to the run's ``<task_name>.log``) and written to
+    ``<run dir>/failed.json`` (error, traceback, overrides), except when the run folder itself was refused
+    (:class:`~fsad.utils.runs.RunFolderError`: the folder may hold another run and is left as it is). In a
+    multirun the sweep then continues (the summary lists the job and the sweep exits non-zero at the end); in a
+    single run the exception propagates (non-zero exit).
     """
     try:
         report = task(cfg)
@@ -34,6 +37,10 @@ def run_job(task: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig) -> fl
         log.error("run failed: %s: %s", type(err).__name__, err)
         _traceback_to_log_files()  # the console gets Hydra's own report of the error
         overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+        if isinstance(err, RunFolderError):  # the folder was refused: it may hold another run, leave it as it is
+            if not _is_multirun():
+                raise
+            return None
         try:
             write_json(job_dir / "failed.json", {"error": f"{type(err).__name__}: {err}",
                                                  "traceback": traceback.format_exc(), "overrides": overrides})
