@@ -107,8 +107,11 @@ def test_knn_distance_by_hand_per_step_and_windowed():
     assert torch.allclose(windowed.score(torch.tensor([[[1.0], [2.0], [4.0]]])), torch.tensor([[0.0, 0.0, 1.0]]))
 
 
-@pytest.mark.parametrize("name,input_kind", [(name, kind) for name in sorted(PYOD_MODELS) for kind in ("step", "window")]
-                         + [("zscore", "step")])  # the z-score is per step by definition
+# every PyOD detector per step and windowed; the z-score is per step by definition
+OUTLIER_CASES = [(name, kind) for name in sorted(PYOD_MODELS) for kind in ("step", "window")] + [("zscore", "step")]
+
+
+@pytest.mark.parametrize("name,input_kind", OUTLIER_CASES)
 def test_an_obvious_outlier_gets_the_highest_score(name: str, input_kind: str):
     rng = np.random.default_rng(0)
     train_series = rng.normal(size=(400, 3))
