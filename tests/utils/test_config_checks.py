@@ -29,5 +29,5 @@ def test_every_problem_is_named_at_once_and_absent_keys_are_skipped():
     message = str(info.value)
     assert "trainer.max_epochs='abc': expected an integer >= -1 or null" in message
     assert "data.window=0: expected an integer >= 1" in message
-    assert "evaluation.spot.q=2.0: expected a number in [0, 1]" in message
+    assert "evaluation.spot.q=2.0: expected a number in (0, 1)" in message
     assert "batch_size" not in message
