@@ -20,8 +20,7 @@ from fsad.data.datamodule import TimeSeriesDataModule
 from fsad.data.windows import assemble_scores
 from fsad.evaluation.period import find_period
 from fsad.evaluation.plots import plot_scores
-from fsad.evaluation.report import ScoreSet, Undefined, _flatten, build_report, ranking_metrics
-from fsad.evaluation.thresholds import check_spot_init
+from fsad.evaluation.report import ScoreSet, build_report, score_form_metrics
 from fsad.methods.base import AnomalyDetector
 from fsad.utils.callbacks import FitClock, RunProgressBar
 from fsad.utils.checkpoints import VerifiedCheckpointIO, load_weights, read_checkpoint
@@ -33,7 +32,6 @@ from fsad.utils.run_config import checkpoint_file
 from fsad.utils.runs import RunStart, hold_run, keep_previous_config, log_also_to, plan_start, require_writable
 
 log = logging.getLogger(__name__)
-RANKING_KEYS = ("auc_roc", "auc_pr", "vus_roc", "vus_pr")  # the metrics reported for each score form
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -134,7 +132,7 @@ def score_and_report(cfg: DictConfig, trainer: L.Trainer, model: AnomalyDetector
     report: dict[str, Any] = build_report(
         scores, strategies=list(ev.strategies), anomaly_ratio=float(ev.anomaly_ratio), vus_window=window,
         spot_q=float(ev.spot.q), spot_level=float(ev.spot.level), spot_stream=bool(ev.spot.stream),
-        spot_init=check_spot_init(ev.spot.init),
+        spot_init=str(ev.spot.init),
         entities=_test_entities(datamodule) if ev.get("per_entity") else None,
     )
     report.update(score_form_metrics(forms, scores.test_labels, window, taken=report))
@@ -214,29 +212,6 @@ def collect_score_forms(model: AnomalyDetector, datamodule: TimeSeriesDataModule
             values = assemble_scores(starts, np.where(finite, window_scores, 0.0), length)
             values[assemble_scores(starts, (~finite).astype(np.float64), length) > 0] = np.nan
             out.setdefault(form, {})[split] = values
-    return out
-
-
-def score_form_metrics(forms: dict[str, dict[str, np.ndarray]], labels: np.ndarray, vus_window: int,
-                       taken: dict[str, Any]) -> dict[str, float | str | None]:
-    """``test/<form>/{auc_roc,auc_pr,vus_roc,vus_pr}`` of every score form's test scores against the (T,) labels:
-    ``None`` with ``error/<key>`` where the labels (one class) or non-finite scores leave a metric undefined.
-    A form whose keys are already ``taken`` by the main report is an error."""
-    out: dict[str, float | str | None] = {}
-    for form, per_split in forms.items():
-        test = per_split.get("test")
-        if test is None:
-            continue
-        bad = int((~np.isfinite(test)).sum())
-        if bad:
-            values = dict.fromkeys(RANKING_KEYS, Undefined(f"{bad} of {len(test)} test scores are NaN/inf"))
-        else:
-            ranking = ranking_metrics(labels.astype(np.int64), test, vus_window)
-            values = {key: ranking[key] for key in RANKING_KEYS}
-        flat = _flatten(values, prefix=f"test/{form}/")
-        if taken.keys() & flat.keys():
-            raise ValueError(f"score form {form!r} would overwrite report keys {sorted(taken.keys() & flat.keys())}")
-        out.update(flat)
     return out
 
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from fsad.methods.base import CheckpointMismatchError
-from fsad.pipeline import evaluate, score_form_metrics, train
+from fsad.evaluation.report import score_form_metrics
+from fsad.pipeline import evaluate, train
 from fsad.utils.run_config import with_run_config
 from tests.pipeline.helpers import TINY, compose_cfg
 

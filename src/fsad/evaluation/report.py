@@ -74,6 +74,7 @@ class Undefined:
 
 Value = float | Undefined  # one metric before it is written into the report
 _PRF = ("precision", "recall", "f1")
+RANKING_KEYS = ("auc_roc", "auc_pr", "vus_roc", "vus_pr")  # the metrics reported for each score form
 
 
 def _guarded(compute: Callable[[], float | dict[str, float]], names: tuple[str, ...]) -> dict[str, Value]:
@@ -247,4 +248,27 @@ def entity_metrics(labels: np.ndarray, scores: np.ndarray, thresholds: dict[str,
     out["entity/count"] = float(len(per_entity))
     if skipped:
         out["entity/skipped"] = ",".join(skipped)
+    return out
+
+
+def score_form_metrics(forms: dict[str, dict[str, np.ndarray]], labels: np.ndarray, vus_window: int,
+                       taken: dict[str, object]) -> dict[str, float | str | None]:
+    """``test/<form>/{auc_roc,auc_pr,vus_roc,vus_pr}`` of every score form's test scores against the (T,) labels:
+    ``None`` with ``error/<key>`` where the labels (one class) or non-finite scores leave a metric undefined.
+    A form whose keys are already ``taken`` by the main report is an error."""
+    out: dict[str, float | str | None] = {}
+    for form, per_split in forms.items():
+        test = per_split.get("test")
+        if test is None:
+            continue
+        bad = int((~np.isfinite(test)).sum())
+        if bad:
+            values = dict.fromkeys(RANKING_KEYS, Undefined(f"{bad} of {len(test)} test scores are NaN/inf"))
+        else:
+            ranking = ranking_metrics(labels.astype(np.int64), test, vus_window)
+            values = {key: ranking[key] for key in RANKING_KEYS}
+        flat = _flatten(values, prefix=f"test/{form}/")
+        if taken.keys() & flat.keys():
+            raise ValueError(f"score form {form!r} would overwrite report keys {sorted(taken.keys() & flat.keys())}")
+        out.update(flat)
     return out

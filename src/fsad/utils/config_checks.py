@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from fsad.evaluation.thresholds import THRESHOLD_STRATEGIES
+from fsad.evaluation.thresholds import SPOT_INITS, THRESHOLD_STRATEGIES
 
 
 class ConfigValueError(ValueError):
@@ -83,7 +83,7 @@ OPTIONS = (
 CHOICES = {
     "score_ckpt": ("best", "last"),
     "evaluation.strategies": THRESHOLD_STRATEGIES,
-    "evaluation.spot.init": ("train", "val"),
+    "evaluation.spot.init": SPOT_INITS,
 }
 
 

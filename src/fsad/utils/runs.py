@@ -16,6 +16,7 @@ The ``ckpt_path`` option decides how a training run starts (:func:`plan_start`):
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import tempfile
@@ -69,8 +70,6 @@ def run_of_checkpoint(ckpt: Path) -> Path | None:
 def scored_checkpoint(run_dir: Path) -> Path:
     """The checkpoint a run folder stands for: the one its ``metrics.json`` scored, else its single best
     checkpoint, else ``checkpoints/last.ckpt``. Raises FileNotFoundError naming the folder when it has none."""
-    import json
-
     metrics = run_dir / "metrics.json"
     if metrics.is_file():
         scored = json.loads(metrics.read_text()).get("ckpt_path")
