@@ -104,3 +104,12 @@ def test_a_sweep_over_nab_series_without_anomalies_finishes(tmp_path: Path):
     aucs = [job["metrics"]["test/auc_roc"] for job in summary["jobs"]]
     assert aucs[0] is None and aucs[1] is None and isinstance(aucs[2], float)
     assert all((tmp_path / str(job) / "scores.npz").is_file() for job in range(3))
+
+
+def test_hydra_run_dir_onto_a_finished_run_is_refused_before_hydra_writes(tmp_path: Path):
+    run("train.py", TINY + ["trainer.max_epochs=1", f"hydra.run.dir={tmp_path}"])
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    proc = run("train.py", TINY + ["trainer.max_epochs=1", f"hydra.run.dir={tmp_path}"], returncode=2)
+    assert "already holds a run" in proc.stderr
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+

@@ -19,6 +19,7 @@ import fcntl
 import json
 import logging
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -192,6 +193,22 @@ def _neighbours(run_dir: Path) -> list[Path]:
     else:
         found = run_dir.parent.glob("*/checkpoints/last.ckpt")
     return [p.parent.parent for p in found if p.parent.parent != run_dir]
+
+
+def refuse_occupied_run_dir(argv: list[str]) -> None:
+    """Before Hydra starts (it writes ``.hydra/`` and the log file into its run folder at once): exit with status
+    2 and a message when ``hydra.run.dir=<folder>`` names a folder that already holds a run and no ``ckpt_path``
+    asks to resume it. :func:`plan_start` makes the same check for everything Hydra has not already touched."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    if rank_zero_only.rank != 0:  # a DDP process of a run that rank 0 has already claimed
+        return
+    folder = next((a.split("=", 1)[1] for a in argv if a.startswith("hydra.run.dir=")), None)
+    if folder is None or any(a.startswith("ckpt_path=") for a in argv) or not _holds_a_run(Path(folder)):
+        return
+    print(f"{folder} already holds a run (config.yaml, metrics.json or checkpoints); a new run never writes into "
+          "another one. Choose another hydra.run.dir, or resume it with ckpt_path=last", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def _holds_a_run(folder: Path) -> bool:
