@@ -71,8 +71,8 @@ def _fit_and_report(cfg: DictConfig, start: RunStart) -> dict[str, Any]:
     started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=start.resume_from)
     fit_seconds = time.perf_counter() - started
-    log.info("fit: %d epochs (epoch %d to %d) in %.1f s", clock.epochs, clock.first_epoch, trainer.current_epoch,
-             fit_seconds)
+    log.info("fit: %d epochs (epochs %d to %d, counted from 0) in %.1f s", clock.epochs, clock.first_epoch,
+             trainer.current_epoch - 1, fit_seconds)
 
     score_ckpt = _scoring_checkpoint(trainer, cfg.get("score_ckpt", "best"))
     extra = {
