@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -16,17 +15,12 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 import fsad
-from fsad.data.datamodule import TimeSeriesDataModule
-from fsad.data.windows import assemble_scores
-from fsad.evaluation.period import find_period
-from fsad.evaluation.plots import plot_scores
-from fsad.evaluation.report import ScoreSet, build_report, score_form_metrics
-from fsad.methods.base import AnomalyDetector
+from fsad.evaluation.component import Evaluation
 from fsad.utils.callbacks import FitClock, RunProgressBar
 from fsad.utils.checkpoints import VerifiedCheckpointIO, load_weights, read_checkpoint
 from fsad.utils.config_checks import check_options
-from fsad.utils.console import print_config_tree, print_summary
-from fsad.utils.io import atomic_write, write_json, write_npz
+from fsad.utils.console import print_config_tree
+from fsad.utils.io import atomic_write, write_json
 from fsad.utils.loggers import log_report
 from fsad.utils.run_config import checkpoint_file
 from fsad.utils.runs import RunStart, hold_run, keep_previous_config, log_also_to, plan_start, require_writable
@@ -99,12 +93,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return score_and_report(cfg, trainer, model, datamodule, str(ckpt), run_dir, loggers, {})
 
 
-def score_and_report(cfg: DictConfig, trainer: L.Trainer, model: AnomalyDetector, datamodule: TimeSeriesDataModule,
+def score_and_report(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule, datamodule: L.LightningDataModule,
                      ckpt_path: str | None, run_dir: Path, loggers: list, extra: dict[str, Any]) -> dict[str, Any]:
-    """Score every split with ``ckpt_path``'s weights, evaluate, and (on rank 0) write and log the outputs."""
-    ev = cfg.evaluation
+    """Score the evaluation's splits with ``ckpt_path``'s weights; on rank 0 let the evaluation component build the
+    report, its arrays and figures, then write ``metrics.json``, log everything and print the summary."""
+    evaluation: Evaluation = instantiate(cfg.evaluation, _convert_="all")
     datamodule.setup("test")
-    loaders = datamodule.scoring_dataloaders(train_stride=ev.get("train_score_stride"))
+    loaders = evaluation.scoring_loaders(datamodule)
     model.scoring_splits = list(loaders)
     started = time.perf_counter()
     log.info("scoring %s with %s", ", ".join(loaders), ckpt_path or "the weights in memory")
@@ -114,32 +109,13 @@ def score_and_report(cfg: DictConfig, trainer: L.Trainer, model: AnomalyDetector
         return {}
     if trainer.fast_dev_run:  # one batch per split was scored: nothing to evaluate
         log.warning("fast_dev_run: one batch per split was scored; evaluation skipped (no metrics.json, "
-                    "scores.npz or scores.png in %s)", run_dir)
+                    "scores or figures in %s)", run_dir)
         return {}
 
-    windows = check_windows_scored(model, loaders)
-    scores = collect_scores(model, datamodule)
-    forms = collect_score_forms(model, datamodule)
-    arrays = {"train_scores": scores.train, "train_window_scores": scores.train_windows,
-              "test_scores": scores.test, "test_labels": scores.test_labels}
-    if scores.val is not None:
-        arrays["val_scores"] = scores.val
-    for form, per_split in forms.items():
-        arrays.update({f"{split}_scores_{form.replace('/', '_')}": values for split, values in per_split.items()})
-    write_npz(run_dir / "scores.npz", **arrays)  # first: the scores survive whatever the metrics do
     started = time.perf_counter()
-    window, window_rule = vus_window(ev.get("vus_window", "auto"), datamodule)
-    report: dict[str, Any] = build_report(
-        scores, strategies=list(ev.strategies), anomaly_ratio=float(ev.anomaly_ratio), vus_window=window,
-        spot_q=float(ev.spot.q), spot_level=float(ev.spot.level), spot_stream=bool(ev.spot.stream),
-        spot_init=str(ev.spot.init),
-        entities=_test_entities(datamodule) if ev.get("per_entity") else None,
-    )
-    report.update(score_form_metrics(forms, scores.test_labels, window, taken=report))
-    report.update(extra)
+    outcome = evaluation.report(model, datamodule, loaders, run_dir)
+    report = {**outcome.report, **extra}
     report.update({
-        "evaluation/vus_window": float(window),
-        "evaluation/vus_window_rule": window_rule,
         "time/score_seconds": score_seconds,
         "time/metrics_seconds": time.perf_counter() - started,
         "seed": float(cfg.seed),
@@ -147,72 +123,12 @@ def score_and_report(cfg: DictConfig, trainer: L.Trainer, model: AnomalyDetector
         "versions/fsad": fsad.__version__,
         "versions/torch": torch.__version__,
         "versions/lightning": L.__version__,
-        "data/n_train": float(len(scores.train)),
-        "data/n_test": float(len(scores.test)),
-        **{f"data/windows_scored/{split}": float(n) for split, n in windows.items()},
     })
     write_json(run_dir / "metrics.json", report)
     log.info("metrics written to %s", run_dir / "metrics.json")
-    thresholds = {k.split("/", 1)[1]: v for k, v in report.items()
-                  if k.startswith("threshold/") and isinstance(v, float) and np.isfinite(v)}
-    dataset = Path(datamodule.record.source).name or type(datamodule).__name__
-    figure = plot_scores(scores.test, scores.test_labels, thresholds, run_dir / "scores.png",
-                         title=f"{type(model).__name__} on {dataset}: test scores")
-    log_report(loggers, report, OmegaConf.to_container(cfg, resolve=True), figure)
-    print_summary(report, str(run_dir))
+    log_report(loggers, report, OmegaConf.to_container(cfg, resolve=True), outcome.figures)
+    evaluation.print_summary(report, run_dir)
     return report
-
-
-def vus_window(setting: int | str, datamodule: TimeSeriesDataModule) -> tuple[int, str]:
-    """The VUS buffer width and how it was chosen: ``auto`` is TSB-AD's period estimate of the test series
-    (:func:`fsad.evaluation.period.find_period`, first channel), a number is used as it is."""
-    if setting != "auto":
-        return int(setting), "fixed (evaluation.vus_window)"
-    period = find_period(datamodule.record.test)
-    if period.found:
-        return period.window, "auto: dominant period of the first test channel (TSB-AD's find_length_rank)"
-    return period.window, "auto: no period found in the first test channel, TSB-AD's default 125"
-
-
-def check_windows_scored(model: AnomalyDetector, loaders: dict[str, Any]) -> dict[str, int]:
-    """The number of windows scored per split; RuntimeError when the gathered window starts (from every process,
-    de-duplicated) are not exactly the scoring loader's windows, i.e. a window was lost or one never asked for."""
-    counts = {}
-    for split, loader in loaders.items():
-        expected = np.unique(loader.dataset.starts.numpy())
-        got = model.scored[split][0]
-        if len(got) != len(expected) or not np.array_equal(np.sort(got), expected):
-            missing = np.setdiff1d(expected, got)
-            raise RuntimeError(f"scoring the {split} split returned {len(got)} windows for {len(expected)} asked; "
-                               f"missing starts {missing[:5].tolist()}")
-        counts[split] = len(expected)
-    return counts
-
-
-def collect_scores(model: AnomalyDetector, datamodule: TimeSeriesDataModule) -> ScoreSet:
-    """Reassemble the window scores gathered by the model into per-step arrays aligned with each split."""
-    per_step = {}
-    for name, (starts, window_scores) in model.scored.items():
-        per_step[name] = assemble_scores(starts, window_scores, datamodule.scored_length(name))
-    train_windows = model.scored["train"][1]
-    return ScoreSet(
-        train=per_step["train"], train_windows=train_windows.reshape(-1), test=per_step["test"],
-        test_labels=datamodule.scored_labels().astype(np.int64), val=per_step.get("val"),
-    )
-
-
-def collect_score_forms(model: AnomalyDetector, datamodule: TimeSeriesDataModule) -> dict[str, dict[str, np.ndarray]]:
-    """``{form: {split: (T_split,) per-step scores}}`` of the method's score forms, reassembled like the main score
-    (same windows; NaN where a covering window's value is not finite)."""
-    out: dict[str, dict[str, np.ndarray]] = {}
-    for split, per_form in getattr(model, "scored_forms", {}).items():
-        starts, length = model.scored[split][0], datamodule.scored_length(split)
-        for form, window_scores in per_form.items():
-            finite = np.isfinite(window_scores)
-            values = assemble_scores(starts, np.where(finite, window_scores, 0.0), length)
-            values[assemble_scores(starts, (~finite).astype(np.float64), length) > 0] = np.nan
-            out.setdefault(form, {})[split] = values
-    return out
 
 
 def _scoring_checkpoint(trainer: L.Trainer, which: str) -> str | None:
@@ -228,19 +144,12 @@ def _scoring_checkpoint(trainer: L.Trainer, which: str) -> str | None:
     return str(last) if last is not None and last.is_file() else None
 
 
-def _test_entities(datamodule: TimeSeriesDataModule) -> list[tuple[str, int, int]]:
-    """``(name, start, end)`` test ranges of the record's entities (e.g. SMD machines); error when it has none."""
-    entities = datamodule.record.meta.get("entities")
-    if not entities:
-        raise ValueError(f"evaluation.per_entity=true but {datamodule.record.source} has no entities "
-                         "(only multi-entity benchmarks such as SMD's raw layout have them)")
-    return [(e["name"], *e["test"]) for e in entities]
-
-
-def _build(cfg: DictConfig, callbacks: list) -> tuple[TimeSeriesDataModule, AnomalyDetector, L.Trainer, list]:
-    """Instantiate the configured DataModule, method, loggers and Trainer (with ``callbacks``)."""
-    datamodule: TimeSeriesDataModule = instantiate(cfg.data, _convert_="all")
-    model: AnomalyDetector = instantiate(cfg.model, _convert_="all")
+def _build(cfg: DictConfig, callbacks: list) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer, list]:
+    """Instantiate the configured DataModule, method, loggers and Trainer (with ``callbacks``); a
+    :class:`~fsad.evaluation.component.TaskMismatchError` when data, method and evaluation are of different tasks."""
+    datamodule: L.LightningDataModule = instantiate(cfg.data, _convert_="all")
+    model: L.LightningModule = instantiate(cfg.model, _convert_="all")
+    instantiate(cfg.evaluation, _convert_="all").check(datamodule, model)
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                      plugins=[VerifiedCheckpointIO()])

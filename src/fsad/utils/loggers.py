@@ -27,8 +27,9 @@ def make_wandb_logger(mode: str = "auto", **kwargs: Any) -> WandbLogger:
 
 
 def log_report(loggers: list[Logger], report: dict[str, float | str | None], config: dict,
-               figure_path: Path | None) -> None:
-    """Send the final metrics, the resolved config and the score plot to every logger.
+               figures: dict[str, Path]) -> None:
+    """Send the final metrics, the resolved config and the run's figures (``{name: png path}``, e.g.
+    ``{"test/scores": <run>/scores.png}``) to every logger.
 
     Only the numeric values of ``report`` are logged: undefined metrics (``None``) and strings (``error/...``
     reasons, versions, paths) are left to ``metrics.json``.
@@ -36,13 +37,14 @@ def log_report(loggers: list[Logger], report: dict[str, float | str | None], con
     for logger in loggers:
         logger.log_hyperparams(config)
         logger.log_metrics({k: v for k, v in report.items() if isinstance(v, (int, float))})
-        if figure_path is None or not figure_path.is_file():
-            continue
-        if isinstance(logger, WandbLogger):
-            logger.log_image(key="test/scores", images=[str(figure_path)])
-        elif isinstance(logger, TensorBoardLogger):
-            import matplotlib.image as mpimg
+        for name, path in figures.items():
+            if not path.is_file():
+                continue
+            if isinstance(logger, WandbLogger):
+                logger.log_image(key=name, images=[str(path)])
+            elif isinstance(logger, TensorBoardLogger):
+                import matplotlib.image as mpimg
 
-            image = mpimg.imread(figure_path)[..., :3]
-            logger.experiment.add_image("test/scores", image, dataformats="HWC")
+                image = mpimg.imread(path)[..., :3]
+                logger.experiment.add_image(name, image, dataformats="HWC")
         logger.save()
