@@ -149,7 +149,9 @@ def _build(cfg: DictConfig, callbacks: list) -> tuple[L.LightningDataModule, L.L
     :class:`~fsad.evaluation.component.TaskMismatchError` when data, method and evaluation are of different tasks."""
     datamodule: L.LightningDataModule = instantiate(cfg.data, _convert_="all")
     model: L.LightningModule = instantiate(cfg.model, _convert_="all")
-    instantiate(cfg.evaluation, _convert_="all").check(datamodule, model)
+    evaluation: Evaluation = instantiate(cfg.evaluation, _convert_="all")
+    evaluation.check(datamodule, model)
+    callbacks = callbacks + evaluation.callbacks(Path(cfg.paths.output_dir))
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                      plugins=[VerifiedCheckpointIO()])

@@ -54,6 +54,10 @@ class Evaluation:
     def scoring_loaders(self, datamodule: Any) -> dict[str, Any]:
         raise NotImplementedError
 
+    def callbacks(self, run_dir: Path) -> list[Any]:
+        """Callbacks the evaluation adds to training (e.g. evaluating every k epochs into ``run_dir``)."""
+        return []
+
     def report(self, model: Any, datamodule: Any, loaders: dict[str, Any], run_dir: Path) -> Outcome:
         raise NotImplementedError
 

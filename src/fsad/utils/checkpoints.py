@@ -54,7 +54,8 @@ def check_compatible(model: torch.nn.Module, checkpoint: dict[str, Any], where: 
     own = model.state_dict()
     saved = checkpoint.get("state_dict", {})
     problems = [f"{name}: checkpoint {tuple(saved[name].shape)}, model {tuple(tensor.shape)}"
-                for name, tensor in own.items() if name in saved and saved[name].shape != tensor.shape]
+                for name, tensor in own.items() if name in saved and isinstance(tensor, torch.Tensor)
+                and getattr(saved[name], "shape", None) != tensor.shape]
     problems += [f"{name}: missing from the checkpoint" for name in own if name not in saved]
     problems += [f"{name}: not in the model" for name in saved if name not in own]
     if not problems:
