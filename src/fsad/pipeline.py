@@ -9,7 +9,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -35,6 +35,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     the same experiment is resumed in its own folder; a finished run's checkpoint starts a new run from its weights
     (``init_from`` in ``config.yaml`` and ``metrics.json``); every check happens before anything is written.
     """
+    check_task(cfg)
     check_options(cfg)
     main_process = rank_zero_only.rank == 0
     start = plan_start(cfg, Path(cfg.paths.output_dir), main_process=main_process)
@@ -83,6 +84,7 @@ def _fit_and_report(cfg: DictConfig, start: RunStart) -> dict[str, Any]:
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Re-score a trained checkpoint (``eval.py ckpt_path=...``) and write the same outputs as training into the
     evaluation's own run folder. ``ckpt_path`` may be a run folder (its scored checkpoint is used)."""
+    check_task(cfg)
     check_options(cfg)
     ckpt = checkpoint_file(cfg.ckpt_path)
     read_checkpoint(ckpt)  # a clear error for a missing file or one that is not a checkpoint
@@ -145,17 +147,23 @@ def _scoring_checkpoint(trainer: L.Trainer, which: str) -> str | None:
 
 
 def _build(cfg: DictConfig, callbacks: list) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer, list]:
-    """Instantiate the configured DataModule, method, loggers and Trainer (with ``callbacks``); a
-    :class:`~fsad.evaluation.component.TaskMismatchError` when data, method and evaluation are of different tasks."""
+    """Instantiate the configured DataModule, method, loggers and Trainer (with ``callbacks`` and the
+    evaluation's own)."""
     datamodule: L.LightningDataModule = instantiate(cfg.data, _convert_="all")
     model: L.LightningModule = instantiate(cfg.model, _convert_="all")
     evaluation: Evaluation = instantiate(cfg.evaluation, _convert_="all")
-    evaluation.check(datamodule, model)
     callbacks = callbacks + evaluation.callbacks(Path(cfg.paths.output_dir))
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                      plugins=[VerifiedCheckpointIO()])
     return datamodule, model, trainer, loggers
+
+
+def check_task(cfg: DictConfig) -> None:
+    """:class:`~fsad.evaluation.component.TaskMismatchError` when the configured data, model and evaluation belong
+    to different tasks (e.g. a time-series model on an image benchmark), from their ``_target_`` classes."""
+    evaluation: type[Evaluation] = get_class(cfg.evaluation._target_)
+    evaluation.check(get_class(cfg.data._target_), get_class(cfg.model._target_))
 
 
 def _prepare(cfg: DictConfig, run_dir: Path) -> None:

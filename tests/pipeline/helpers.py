@@ -42,3 +42,26 @@ def compose_cfg(config_name: str, overrides: list[str], output_dir: Path) -> Dic
         cfg.paths.log_dir = str(output_dir.parent)
         del cfg.hydra
     return cfg
+
+
+def image_tiny(root: Path) -> list[str]:
+    """Overrides for a fast RD4AD run on a small synthetic image benchmark written into ``root`` (3 classes of
+    4 training and 5 test images, 64 x 64)."""
+    return [
+        "experiment=rd4ad/synthetic_images",
+        f"data.root={root}",
+        "data.synthetic.n_train=4",
+        "data.synthetic.n_test_good=2",
+        "data.synthetic.n_test_bad=3",
+        "data.synthetic.size=64",
+        "data.image_size=64",
+        "data.crop_size=64",
+        "data.eval_size=64",
+        "data.batch_size=4",
+        "data.eval_batch_size=4",
+        "trainer.max_epochs=1",
+        "evaluation.heatmaps.per_class=2",
+        "callbacks.rich_progress_bar=null",
+        "trainer.enable_model_summary=false",
+        "print_config=false",
+    ]

@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
-from omegaconf import open_dict
+from omegaconf import OmegaConf, open_dict
 
 from fsad.pipeline import train
 from tests.conftest import PROJECT_ROOT
-from tests.pipeline.helpers import compose_cfg
+from tests.pipeline.helpers import compose_cfg, image_tiny
+
+IMAGE_DATA = "fsad.data.images.ImageDataModule"
 
 EXPERIMENTS = sorted(str(p.relative_to(PROJECT_ROOT / "conf" / "experiment").with_suffix(""))
                      for p in (PROJECT_ROOT / "conf" / "experiment").rglob("*.yaml"))
@@ -54,7 +56,12 @@ def test_experiment_fast_dev_run(tmp_path: Path, experiment: str):
     if "rem" in cfg.model:  # RED-F: CATCH's residual heads (208 M parameters at L = 192) are unit-tested on their own
         cfg.model.rem.head = "linear"
     instantiate(cfg.model)
-    if not Path(cfg.data.get("root", "")).is_dir():
+    if cfg.data._target_ == IMAGE_DATA:  # a small synthetic benchmark in the same layout, at the same sizes
+        tiny = compose_cfg("train", image_tiny(tmp_path / "images"), tmp_path / "run").data
+        with open_dict(cfg):
+            cfg.data = OmegaConf.merge(tiny, {"image_size": cfg.data.image_size, "crop_size": cfg.data.crop_size,
+                                              "eval_size": cfg.data.eval_size, "batch_size": 2})
+    elif not Path(cfg.data.get("root", "")).is_dir():
         synthetic = compose_cfg("train", [], tmp_path / "run").data
         with open_dict(cfg):
             n, w, b = cfg.data.n_channels, cfg.data.window, cfg.data.batch_size

@@ -43,13 +43,15 @@ class Evaluation:
     #: the ``data=`` / ``evaluation=`` options of this task, for the error messages
     hint = ""
 
-    def check(self, datamodule: Any, model: Any) -> None:
-        """:class:`TaskMismatchError` when ``datamodule`` or ``model`` is not of this component's task."""
-        for role, obj, expected in (("data", datamodule, self.datamodule_type), ("model", model, self.method_type)):
-            if not isinstance(obj, expected):
-                raise TaskMismatchError(
-                    f"{role}: {type(obj).__name__} is not a {self.task} {role} module, but the evaluation is "
-                    f"{type(self).__name__} ({self.task}). {self.hint}")
+    @classmethod
+    def check(cls, datamodule: type, model: type) -> None:
+        """:class:`TaskMismatchError` when the ``datamodule`` or ``model`` class is not of this component's task
+        (checked from the config's ``_target_`` classes, before anything is built)."""
+        for role, given, expected in (("data", datamodule, cls.datamodule_type), ("model", model, cls.method_type)):
+            if not (isinstance(given, type) and issubclass(given, expected)):
+                name = getattr(given, "__name__", str(given))
+                raise TaskMismatchError(f"{role}: {name} is not a {cls.task} {role} module, but the evaluation is "
+                                        f"{cls.__name__} ({cls.task}). {cls.hint}")
 
     def scoring_loaders(self, datamodule: Any) -> dict[str, Any]:
         raise NotImplementedError

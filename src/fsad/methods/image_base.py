@@ -31,10 +31,12 @@ _KEYS = ("index", "maps", "masks", "labels", "class_ids")
 def smooth_maps(maps: Tensor, sigma: float) -> Tensor:
     """Gaussian smoothing of each (H, W) map of ``maps`` (B, H, W) with ``sigma`` pixels (scipy's
     ``gaussian_filter``, reflect borders, truncated at 4 sigma; what ADer's evaluator applies per image). Returns
-    float32 maps on the input's device; ``sigma <= 0`` returns them unchanged."""
+    float32 maps (float64 when computed so, ``trainer.precision=64-true``) on the input's device; ``sigma <= 0``
+    returns them unsmoothed."""
+    maps = maps.detach().to(torch.promote_types(maps.dtype, torch.float32))
     if sigma <= 0:
-        return maps.float()
-    values = maps.detach().float().cpu().numpy()
+        return maps
+    values = maps.cpu().numpy()
     smoothed = np.stack([gaussian_filter(m, sigma=sigma) for m in values]) if len(values) else values
     return torch.from_numpy(smoothed).to(maps.device)
 

@@ -89,8 +89,10 @@ def with_run_config(cfg: DictConfig) -> DictConfig:
     with open_dict(cfg):
         for key in FROM_RUN:
             if key == "evaluation" and key in run and not chosen_evaluation:
-                # keys added to the platform after the run was made keep their defaults
-                cfg.evaluation = OmegaConf.merge(cfg.evaluation, run.evaluation)
+                # keys added to the platform after the run was made keep their defaults (same component only)
+                target = run.evaluation.get("_target_", cfg.evaluation.get("_target_"))
+                cfg.evaluation = (OmegaConf.merge(cfg.evaluation, run.evaluation)
+                                  if target == cfg.evaluation.get("_target_") else run.evaluation)
             elif key in run and key != "evaluation":
                 cfg[key] = run[key]
         _link_model_to_data(cfg, path, overrides)

@@ -1,0 +1,92 @@
+"""The image task through the same entry points as time series: train, outputs, re-scoring, history, mismatches."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fsad.evaluation.component import TaskMismatchError
+from fsad.pipeline import evaluate, train
+from fsad.utils.run_config import with_run_config
+from tests.pipeline.helpers import compose_cfg, image_tiny
+
+METRICS = ("image_auroc", "image_ap", "image_f1_max", "pixel_auroc", "pixel_ap", "pixel_f1_max", "au_pro", "mad")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("images")
+    run_dir = base / "runs" / "train"
+    train(compose_cfg("train", image_tiny(base / "synthetic"), run_dir))
+    return base, run_dir
+
+
+def test_a_run_writes_metrics_maps_table_and_overlays(trained):
+    base, run_dir = trained
+    report = json.loads((run_dir / "metrics.json").read_text())
+    classes = report["data/classes"].split(",")
+    assert len(classes) == 3 and report["data/n_test"] == 15 and report["data/n_train"] == 12
+    for protocol in ("exact", "ader"):
+        for metric in METRICS:
+            for name in (*classes, "mean", "random/mean"):
+                assert f"test/{protocol}/{name}/{metric}" in report, (protocol, name, metric)
+    assert report["test/exact/random/mean/image_auroc"] == 0.5
+    assert report["encoder/pretrained"] is False and report["encoder/sha256"] == ""
+    assert report["evaluation/protocols"] == "exact,ader"
+
+    maps = np.load(run_dir / "anomaly_maps.npz")
+    assert maps["maps"].shape == (15, 64, 64) and maps["maps"].dtype == np.float16
+    assert len(set(maps["paths"].tolist())) == 15 and list(dict.fromkeys(maps["classes"].tolist())) == classes
+    assert maps["labels"].sum() == 9
+
+    rows = list(csv.DictReader((run_dir / "per_class.csv").open()))
+    assert [(r["protocol"], r["class"]) for r in rows] == [(p, c) for p in ("exact", "ader")
+                                                           for c in (*classes, "mean", "random")]
+    mean = next(r for r in rows if r["protocol"] == "exact" and r["class"] == "mean")
+    assert float(mean["mad"]) == pytest.approx(report["test/exact/mean/mad"], abs=1e-6)
+
+    panels = sorted(p.relative_to(run_dir / "heatmaps").as_posix() for p in (run_dir / "heatmaps").rglob("*.png"))
+    assert "overview.png" in panels and len(panels) == 1 + 3 * 2
+    assert all(p.split("/")[0] in classes for p in panels if p != "overview.png")
+
+
+def test_eval_rescores_an_image_run_to_identical_numbers(trained, tmp_path: Path):
+    base, run_dir = trained
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    cfg = compose_cfg("eval", [f"ckpt_path={ckpt}", "print_config=false"], tmp_path)
+    report = evaluate(with_run_config(cfg))
+    trained_report = json.loads((run_dir / "metrics.json").read_text())
+    for key, value in trained_report.items():
+        if key.startswith("test/"):
+            assert report[key] == pytest.approx(value, abs=1e-12, nan_ok=True), key
+    np.testing.assert_array_equal(np.load(tmp_path / "anomaly_maps.npz")["maps"],
+                                  np.load(run_dir / "anomaly_maps.npz")["maps"])
+
+
+def test_history_every_k_epochs_is_kept_apart_from_the_last_epochs_result(trained, tmp_path: Path):
+    base, _ = trained
+    cfg = compose_cfg("train", image_tiny(base / "synthetic") + ["trainer.max_epochs=2", "evaluation.every_n_epochs=1",
+                                                                 "evaluation.protocols=[exact]",
+                                                                 "evaluation.heatmaps.per_class=0"], tmp_path)
+    report = train(cfg)
+    history = json.loads((tmp_path / "metrics_history.json").read_text())
+    assert [h["epoch"] for h in history] == [1]  # the last epoch is the run's result, not a history entry
+    assert "test/exact/mean/mad" in history[0] and "test/ader/mean/mad" not in report
+    assert report["time/epochs"] == 2.0
+
+
+@pytest.mark.parametrize("overrides", [
+    ["data=synthetic_images", "model=frect", "evaluation=image"],
+    ["data=synthetic", "model=rd4ad", "evaluation=image"],
+    ["data=synthetic_images", "model=rd4ad", "evaluation=default"],
+], ids=["ts-model-on-images", "images-model-on-series", "series-evaluation-on-images"])
+def test_data_model_and_evaluation_of_different_tasks_stop_before_training(tmp_path: Path, overrides: list[str]):
+    cfg = compose_cfg("train", overrides + ["print_config=false", f"data.root={tmp_path / 'synthetic'}"]
+                      if "data=synthetic_images" in overrides else overrides + ["print_config=false"], tmp_path / "run")
+    with pytest.raises(TaskMismatchError, match="evaluation=image"):
+        train(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()
