@@ -74,7 +74,7 @@ class RemoteFile:
     marker: str | None = None
 
     def __post_init__(self) -> None:
-        _check_relative(self.path)
+        check_relative(self.path)
         if self.sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
             raise ValueError(f"{self.path}: sha256 must be 64 lower-case hex digits, got {self.sha256!r}")
         if self.extract not in (None, "zip"):
@@ -82,7 +82,7 @@ class RemoteFile:
         if self.extract and not (self.members and self.target and self.marker):
             raise ValueError(f"{self.path}: an archive needs members, target and marker")
         if self.marker is not None:
-            _check_relative(self.marker)
+            check_relative(self.marker)
 
     @property
     def done(self) -> str:
@@ -102,12 +102,12 @@ def fetch_files(
     root = Path(root)
     done: list[Path] = []
     for file in files:
-        dest = _under(root, file.done)
+        dest = path_under(root, file.done)
         if not dest.exists():
             if file.extract:
                 _fetch_archive(file, root, mirror, timeout)
             else:
-                _download(file, root, mirror, timeout)
+                download_file(file, root, mirror, timeout)
         done.append(dest)
     return done
 
@@ -129,13 +129,15 @@ def fetch(name: str, root: str | Path, mirror: str | None = None, timeout: float
 # --------------------------------------------------------------------------------------------------- machinery
 
 
-def _check_relative(path: str) -> None:
+def check_relative(path: str) -> None:
+    """ValueError unless ``path`` is a relative posix path that stays inside its root (no ``..``, no ``\\``)."""
     parts = PurePosixPath(path).parts
     if not parts or path.startswith("/") or "\\" in path or ".." in parts:
         raise ValueError(f"not a relative posix path inside the root: {path!r}")
 
 
-def _under(root: Path, rel: str) -> Path:
+def path_under(root: Path, rel: str) -> Path:
+    """``root`` joined with the posix path ``rel`` (checked with :func:`check_relative` by the callers)."""
     return root.joinpath(*PurePosixPath(rel).parts)
 
 
@@ -144,7 +146,7 @@ def _url(file: RemoteFile, mirror: str | None) -> str:
 
 
 @contextlib.contextmanager
-def _atomic(dest: Path) -> Iterator[BinaryIO]:
+def atomic_destination(dest: Path) -> Iterator[BinaryIO]:
     """Yield a temp file next to ``dest``; move it onto ``dest`` if the block succeeds, delete it otherwise."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f"{dest.name}.part-{secrets.token_hex(6)}")
@@ -156,10 +158,12 @@ def _atomic(dest: Path) -> Iterator[BinaryIO]:
         tmp.unlink(missing_ok=True)
 
 
-def _download(file: RemoteFile, root: Path, mirror: str | None, timeout: float) -> None:
-    dest, url = _under(root, file.path), _url(file, mirror)
+def download_file(file: RemoteFile, root: Path, mirror: str | None, timeout: float) -> None:
+    """Stream ``file`` into ``root`` atomically, hashing while writing; :class:`DownloadError` on a network error or
+    a pinned digest that does not match (an unpinned digest is logged and recorded in ``SHA256SUMS``)."""
+    dest, url = path_under(root, file.path), _url(file, mirror)
     start, size, hasher = time.monotonic(), 0, hashlib.sha256()
-    with _atomic(dest) as out:
+    with atomic_destination(dest) as out:
         try:
             request = urllib.request.Request(url, headers={"User-Agent": "fsad-download"})
             with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -193,15 +197,15 @@ def _record(root: Path, rel: str, digest: str) -> None:
     sums = root / SUMS_FILE
     lines = sums.read_text().splitlines() if sums.exists() else []
     lines = [line for line in lines if line.partition("  ")[2] != rel] + [f"{digest}  {rel}"]
-    with _atomic(sums) as out:
+    with atomic_destination(sums) as out:
         out.write(("\n".join(lines) + "\n").encode())
 
 
 def _fetch_archive(file: RemoteFile, root: Path, mirror: str | None, timeout: float) -> None:
-    archive = _under(root, file.path)
+    archive = path_under(root, file.path)
     downloaded = not archive.exists()
     if downloaded:
-        _download(file, root, mirror, timeout)
+        download_file(file, root, mirror, timeout)
     try:
         _extract(file, archive, root)
     except DownloadError:
@@ -222,7 +226,7 @@ def _extract(file: RemoteFile, archive: Path, root: Path) -> None:
                 match = None if info.is_dir() else pattern.search(info.filename)
                 if match:
                     rel = match.expand(str(file.target))
-                    _check_relative(rel)
+                    check_relative(rel)
                     chosen.setdefault(rel, info)
             if file.marker not in chosen:
                 raise DownloadError(f"{archive} (from {file.url}) has no member for {file.marker}: "
@@ -230,10 +234,10 @@ def _extract(file: RemoteFile, archive: Path, root: Path) -> None:
             order = [rel for rel in chosen if rel != file.marker] + [str(file.marker)]
             written = 0
             for rel in order:
-                dest = _under(root, rel)
+                dest = path_under(root, rel)
                 if dest.exists():
                     continue
-                with _atomic(dest) as out, zf.open(chosen[rel]) as member:
+                with atomic_destination(dest) as out, zf.open(chosen[rel]) as member:
                     while chunk := member.read(_CHUNK):
                         out.write(chunk)
                 written += 1

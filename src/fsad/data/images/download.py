@@ -31,7 +31,8 @@ import tarfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from fsad.data.download import DownloadError, RemoteFile, _atomic, _check_relative, _download, _under
+from fsad.data.download import (DownloadError, RemoteFile, atomic_destination, check_relative, download_file,
+                                path_under)
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def marker_name(archive: RemoteFile) -> str:
 def _member_path(name: str, archive: Path) -> str:
     clean = name[2:] if name.startswith("./") else name
     try:
-        _check_relative(clean)
+        check_relative(clean)
     except ValueError as exc:
         raise DownloadError(f"{archive}: member {name!r} would be written outside the dataset root; the archive "
                             f"is refused") from exc
@@ -95,7 +96,7 @@ def extract_tar(archive: Path, root: Path, marker: str) -> int:
                 if not member.isfile():
                     skipped += 1
                     continue
-                dest = _under(root, rel)
+                dest = path_under(root, rel)
                 if dest.exists():
                     present += 1
                     continue
@@ -103,13 +104,13 @@ def extract_tar(archive: Path, root: Path, marker: str) -> int:
                 if source is None:
                     skipped += 1
                     continue
-                with _atomic(dest) as out:
+                with atomic_destination(dest) as out:
                     while chunk := source.read(_CHUNK):
                         out.write(chunk)
                 written += 1
     except _ARCHIVE_ERRORS as exc:
         raise DownloadError(f"{archive} is not a readable tar archive or is truncated: {exc}") from exc
-    with _atomic(_under(root, marker)) as out:
+    with atomic_destination(path_under(root, marker)) as out:
         out.write(f"{archive.name}: {written} files written, {present} already present\n".encode())
     if skipped:
         log.warning("%s: %d links or special members were skipped (only regular files are extracted)",
@@ -127,12 +128,12 @@ def fetch_archive(archive: RemoteFile, root: str | Path, mirror: str | None = No
     """
     root = Path(root)
     marker = marker_name(archive)
-    if _under(root, marker).exists():
+    if path_under(root, marker).exists():
         return root
-    local = _under(root, archive.path)
+    local = path_under(root, archive.path)
     downloaded = not local.exists()
     if downloaded:
-        _download(archive, root, mirror, timeout)
+        download_file(archive, root, mirror, timeout)
     try:
         extract_tar(local, root, marker)
     except DownloadError:
