@@ -90,3 +90,22 @@ def test_data_model_and_evaluation_of_different_tasks_stop_before_training(tmp_p
     with pytest.raises(TaskMismatchError, match="evaluation=image"):
         train(cfg)
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_resumed_image_run_ends_like_an_uninterrupted_one(trained, tmp_path: Path):
+    """Two epochs in one go, and one epoch interrupted then resumed with ckpt_path=last, give the same maps."""
+    base, _ = trained
+    overrides = image_tiny(base / "synthetic") + ["trainer.max_epochs=2", "evaluation.heatmaps.per_class=0",
+                                                  "evaluation.protocols=[exact]"]
+    full = train(compose_cfg("train", overrides, tmp_path / "runs" / "full"))
+    interrupted = tmp_path / "runs2" / "interrupted"
+    train(compose_cfg("train", overrides + ["trainer.max_epochs=1"], interrupted))
+    (interrupted / "metrics.json").unlink()  # as if it had been killed before scoring
+    resumed = train(compose_cfg("train", overrides + ["ckpt_path=last"], tmp_path / "runs2" / "resumed"))
+    assert resumed["resumed_from"] == str(interrupted / "checkpoints" / "last.ckpt")
+    assert resumed["time/epochs"] == full["time/epochs"] == 2.0
+    for key, value in full.items():
+        if key.startswith("test/"):
+            assert resumed[key] == pytest.approx(value, abs=1e-9, nan_ok=True), key
+    np.testing.assert_array_equal(np.load(interrupted / "anomaly_maps.npz")["maps"],
+                                  np.load(tmp_path / "runs" / "full" / "anomaly_maps.npz")["maps"])
