@@ -14,6 +14,7 @@ COMMANDS = {
     "train": [
         ("python train.py", "train FreCT on the embedded synthetic data, then evaluate it"),
         ("python train.py experiment=frect/msl data.root=/data/MSL", "a paper's setting on a benchmark"),
+        ("python train.py experiment=rd4ad/synthetic_images", "image anomaly detection on embedded synthetic images"),
         ("python train.py -m model.patch_sizes=[3,5],[1,3,5]", "a sweep: one folder per job, sweep_summary.json"),
         ("python train.py sweep=seeds", "a prepared study (sweep/ group)"),
         ("python train.py ... ckpt_path=last", "resume the newest unfinished run of the same experiment"),
