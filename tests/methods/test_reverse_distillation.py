@@ -43,6 +43,15 @@ def test_bottleneck_and_decoder_shapes_mirror_the_teacher(model: ReverseDistilla
     assert model.anomaly_maps(images).shape == (2, 64, 64)
 
 
+def test_bottleneck_parameters_match_the_published_count():
+    """ADer's MambaAD logs count the MFF_OCE bottleneck at 1.458 M parameters (BatchNorm); instance norms without
+    affine parameters have 7,680 fewer."""
+    count = {norm: sum(p.numel() for p in HalfFPNBottleneck(norm=norm).parameters()) for norm in ("batch", "instance")}
+    assert count == {"batch": 1_458_304, "instance": 1_450_624}
+    with pytest.raises(ValueError, match="group"):
+        HalfFPNBottleneck(norm="group")
+
+
 def test_rd4ad_decoder_has_the_de_resnet34_depths():
     decoder = ConvStudentDecoder()
     assert [len(stage) for stage in decoder.stages] == [3, 4, 6]

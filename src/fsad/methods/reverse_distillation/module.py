@@ -38,12 +38,13 @@ class ReverseDistillation(ImageAnomalyDetector):
         decoder: config of the student decoder (``_target_`` + arguments); it maps the (B, 512, h, w) embedding
             to the three student scales.
         oce_blocks: bottleneck blocks of the one-class embedding.
+        bottleneck_norm: ``batch`` or ``instance`` norms in the bottleneck (:class:`HalfFPNBottleneck`).
         loss: ``cosine`` or ``mse``. mse_weight: the factor of each scale's MSE.
         **kwargs: optimiser and map settings of :class:`~fsad.methods.image_base.ImageAnomalyDetector`.
     """
 
     def __init__(self, encoder: dict | None = None, decoder: dict | None = None, oce_blocks: int = 3,
-                 loss: str = "cosine", mse_weight: float = 5.0, **kwargs: Any):
+                 bottleneck_norm: str = "batch", loss: str = "cosine", mse_weight: float = 5.0, **kwargs: Any):
         super().__init__(**kwargs)
         encoder, decoder = _plain(encoder) or {}, _plain(decoder)
         if loss not in LOSSES:
@@ -51,11 +52,12 @@ class ReverseDistillation(ImageAnomalyDetector):
         if not decoder or "_target_" not in decoder:
             raise ValueError("model.decoder: expected a config with _target_ (e.g. "
                              "fsad.methods.reverse_distillation.decoder.ConvStudentDecoder)")
-        self.save_hyperparameters({"encoder": encoder, "decoder": decoder, "oce_blocks": oce_blocks, "loss": loss,
+        self.save_hyperparameters({"encoder": encoder, "decoder": decoder, "oce_blocks": oce_blocks,
+                                   "bottleneck_norm": bottleneck_norm, "loss": loss,
                                    "mse_weight": mse_weight, **kwargs})
         self.loss_name, self.mse_weight = loss, mse_weight
         self.encoder = TeacherEncoder(**encoder)
-        self.bottleneck = HalfFPNBottleneck(oce_blocks=oce_blocks)
+        self.bottleneck = HalfFPNBottleneck(oce_blocks=oce_blocks, norm=bottleneck_norm)
         self.decoder = instantiate(decoder)
 
     def features(self, images: Tensor) -> tuple[list[Tensor], list[Tensor]]:
