@@ -31,7 +31,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib.resources import files as package_files
 from pathlib import Path, PurePosixPath
@@ -105,7 +105,7 @@ def fetch_files(
         dest = path_under(root, file.done)
         if not dest.exists():
             if file.extract:
-                _fetch_archive(file, root, mirror, timeout)
+                fetch_and_extract(file, root, mirror, timeout, lambda archive: _extract(file, archive, root))
             else:
                 download_file(file, root, mirror, timeout)
         done.append(dest)
@@ -201,15 +201,19 @@ def _record(root: Path, rel: str, digest: str) -> None:
         out.write(("\n".join(lines) + "\n").encode())
 
 
-def _fetch_archive(file: RemoteFile, root: Path, mirror: str | None, timeout: float) -> None:
+def fetch_and_extract(file: RemoteFile, root: Path, mirror: str | None, timeout: float,
+                      extract: Callable[[Path], None]) -> None:
+    """Download the archive ``file`` into ``root`` unless it is already there, run ``extract(archive_path)``, then
+    delete an archive this call downloaded. An archive whose extraction raises :class:`DownloadError` (bad content)
+    is deleted when this call downloaded it, so the next call fetches it again; an interrupted one is kept."""
     archive = path_under(root, file.path)
     downloaded = not archive.exists()
     if downloaded:
         download_file(file, root, mirror, timeout)
     try:
-        _extract(file, archive, root)
+        extract(archive)
     except DownloadError:
-        if downloaded:  # bad content: do not keep it for the next call (an interrupted extraction keeps it)
+        if downloaded:
             archive.unlink(missing_ok=True)
         raise
     if downloaded:

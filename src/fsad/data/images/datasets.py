@@ -30,19 +30,13 @@ class TrainImages(Dataset):
                 "class_id": torch.tensor(self.class_ids[sample.class_name], dtype=torch.int64)}
 
 
-class TestImages(Dataset):
+class TestImages(TrainImages):
     """Test images with masks: items ``{"image": float32 (3, S, S), "mask": bool (E, E), "label": int64 (),
     "index": int64 () (position in the sample list), "class_id": int64 ()}``.
 
     Normal images get an all-False mask; an anomalous image's mask is read upright and aligned with the image
     (:func:`~fsad.data.images.reading.read_pair`), then resized and binarised by the transform.
     """
-
-    def __init__(self, samples: Sequence[ImageSample], class_ids: Mapping[str, int], transform: ImageTransform):
-        self.samples, self.class_ids, self.transform = list(samples), dict(class_ids), transform
-
-    def __len__(self) -> int:
-        return len(self.samples)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         sample = self.samples[index]

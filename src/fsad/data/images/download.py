@@ -31,7 +31,7 @@ import tarfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from fsad.data.download import (DownloadError, RemoteFile, atomic_destination, check_relative, download_file,
+from fsad.data.download import (DownloadError, RemoteFile, atomic_destination, check_relative, fetch_and_extract,
                                 path_under)
 
 log = logging.getLogger(__name__)
@@ -130,18 +130,7 @@ def fetch_archive(archive: RemoteFile, root: str | Path, mirror: str | None = No
     marker = marker_name(archive)
     if path_under(root, marker).exists():
         return root
-    local = path_under(root, archive.path)
-    downloaded = not local.exists()
-    if downloaded:
-        download_file(archive, root, mirror, timeout)
-    try:
-        extract_tar(local, root, marker)
-    except DownloadError:
-        if downloaded:  # bad content: do not keep it for the next call
-            local.unlink(missing_ok=True)
-        raise
-    if downloaded:
-        local.unlink()
+    fetch_and_extract(archive, root, mirror, timeout, lambda local: extract_tar(local, root, marker))
     return root
 
 
