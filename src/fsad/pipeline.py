@@ -22,7 +22,7 @@ from fsad.utils.config_checks import check_options
 from fsad.utils.console import print_config_tree
 from fsad.utils.io import atomic_write, write_json
 from fsad.utils.loggers import log_report
-from fsad.utils.run_config import checkpoint_file
+from fsad.utils.run_config import checkpoint_file, teacher_from_checkpoint
 from fsad.utils.runs import RunStart, hold_run, keep_previous_config, log_also_to, plan_start, require_writable
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         cfg.paths.output_dir = str(start.run_dir)
         if start.init_from:
             cfg.init_from = start.init_from
+    if start.init_from or start.resume_from:
+        teacher_from_checkpoint(cfg)
     own_log = start.run_dir / f"{cfg.get('task_name', 'train')}.log"
     with hold_run(start.run_dir if main_process else None), \
             log_also_to(own_log if moved and main_process else None):
@@ -88,6 +90,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     check_options(cfg)
     ckpt = checkpoint_file(cfg.ckpt_path)
     read_checkpoint(ckpt)  # a clear error for a missing file or one that is not a checkpoint
+    teacher_from_checkpoint(cfg)
     run_dir = Path(cfg.paths.output_dir)
     _prepare(cfg, run_dir)
     log.info("evaluating %s into %s", ckpt, run_dir)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from fsad.evaluation.component import TaskMismatchError
 from fsad.pipeline import evaluate, train
@@ -67,16 +68,19 @@ def test_eval_rescores_an_image_run_to_identical_numbers(trained, tmp_path: Path
                                   np.load(run_dir / "anomaly_maps.npz")["maps"])
 
 
-def test_history_every_k_epochs_is_kept_apart_from_the_last_epochs_result(trained, tmp_path: Path):
+def test_history_every_k_epochs_ends_with_the_reported_last_epoch(trained, tmp_path: Path):
     base, _ = trained
     cfg = compose_cfg("train", image_tiny(base / "synthetic") + ["trainer.max_epochs=2", "evaluation.every_n_epochs=1",
                                                                  "evaluation.protocols=[exact]",
                                                                  "evaluation.heatmaps.per_class=0"], tmp_path)
     report = train(cfg)
     history = json.loads((tmp_path / "metrics_history.json").read_text())
-    assert [h["epoch"] for h in history] == [1]  # the last epoch is the run's result, not a history entry
-    assert "test/exact/mean/mad" in history[0] and "test/ader/mean/mad" not in report
-    assert report["time/epochs"] == 2.0
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert "test/ader/mean/mad" not in report and report["time/epochs"] == 2.0
+    # the result is the last epoch's weights scored from last.ckpt: the history's last entry, not its best
+    for key, value in history[-1].items():
+        if key.startswith("test/"):
+            assert report[key] == pytest.approx(value, abs=1e-9, nan_ok=True), key
 
 
 @pytest.mark.parametrize("overrides", [
@@ -109,3 +113,55 @@ def test_a_resumed_image_run_ends_like_an_uninterrupted_one(trained, tmp_path: P
             assert resumed[key] == pytest.approx(value, abs=1e-9, nan_ok=True), key
     np.testing.assert_array_equal(np.load(interrupted / "anomaly_maps.npz")["maps"],
                                   np.load(tmp_path / "runs" / "full" / "anomaly_maps.npz")["maps"])
+
+
+def test_rescoring_takes_the_teacher_from_the_checkpoint_not_the_weight_file(trained, tmp_path: Path):
+    """The weight file named at training time may be gone when a run is re-scored: the checkpoint has the weights
+    and their record (file, SHA-256)."""
+    from fsad.layers.resnet import ResNet34Features
+
+    base, _ = trained
+    weights = tmp_path / "resnet34.pth"
+    torch.manual_seed(3)
+    torch.save(ResNet34Features().state_dict(), weights)
+    run_dir = tmp_path / "run"
+    report = train(compose_cfg("train", image_tiny(base / "synthetic") + [f"model.encoder.weights={weights}",
+                                                                          "evaluation.heatmaps.per_class=0"], run_dir))
+    assert report["encoder/pretrained"] is True and report["encoder/weights"] == str(weights)
+    weights.unlink()
+    cfg = compose_cfg("eval", [f"ckpt_path={run_dir}", "print_config=false"], tmp_path / "eval")
+    again = evaluate(with_run_config(cfg))
+    assert again["encoder/sha256"] == report["encoder/sha256"] and again["encoder/pretrained"] is True
+    for key, value in report.items():
+        if key.startswith("test/"):
+            assert again[key] == pytest.approx(value, abs=1e-12, nan_ok=True), key
+
+
+@pytest.mark.parametrize("override, match", [
+    ("evaluation.image_score_pool=0", "evaluation.image_score_pool"),
+    ("evaluation.heatmaps.per_class=abc", "evaluation.heatmaps.per_class"),
+    ("evaluation.heatmaps.alpha=7", "evaluation.heatmaps.alpha"),
+    ("evaluation.protocols=[exact,exact]", "evaluation.protocols"),
+    ("model.gaussian_sigma=-1", "model.gaussian_sigma"),
+])
+def test_bad_image_options_stop_before_training(trained, tmp_path: Path, override: str, match: str):
+    base, _ = trained
+    with pytest.raises(Exception, match=match):
+        train(compose_cfg("train", image_tiny(base / "synthetic") + [override], tmp_path / "run"))
+    assert not list(tmp_path.rglob("*.ckpt")) and not list(tmp_path.rglob("metrics.json"))
+
+
+def test_an_anomalous_image_with_an_empty_mask_stays_anomalous(tmp_path: Path):
+    """The image label is the folder's: an image of a defect folder whose mask is empty at the evaluation size still
+    counts as anomalous for the image metrics (and adds no defect pixel)."""
+    from fsad.evaluation.image_evaluation import ImageEvaluation
+
+    maps = np.zeros((4, 8, 8), np.float32)
+    maps[[1, 3]] += 1.0  # the two anomalous images score higher
+    masks = np.zeros((4, 8, 8), bool)
+    masks[1, 2:4, 2:4] = True  # image 3's mask is empty
+    scored = {"maps": maps, "masks": masks, "labels": np.array([0, 1, 0, 1]), "class_ids": np.zeros(4, np.int64),
+              "index": np.arange(4)}
+    report = ImageEvaluation(protocols=["exact"]).metrics(scored, ["a"])
+    assert report["test/exact/a/image_auroc"] == 1.0 and report["test/exact/a/image_ap"] == 1.0
+    assert report["test/exact/random/a/image_ap"] == 0.5

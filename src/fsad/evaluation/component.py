@@ -50,8 +50,8 @@ class Evaluation:
         for role, given, expected in (("data", datamodule, cls.datamodule_type), ("model", model, cls.method_type)):
             if not (isinstance(given, type) and issubclass(given, expected)):
                 name = getattr(given, "__name__", str(given))
-                raise TaskMismatchError(f"{role}: {name} is not a {cls.task} {role} module, but the evaluation is "
-                                        f"{cls.__name__} ({cls.task}). {cls.hint}")
+                raise TaskMismatchError(f"{role}: {name} is not a {role} module of the {cls.task} task, but the "
+                                        f"evaluation is {cls.__name__} ({cls.task}). {cls.hint}")
 
     def scoring_loaders(self, datamodule: Any) -> dict[str, Any]:
         raise NotImplementedError

@@ -31,6 +31,12 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225])
 HEADLINE = (*METRICS, "mad")
 
 
+def _check_int(key: str, value: Any, low: int) -> None:
+    """ValueError naming ``key`` unless ``value`` is an int >= ``low``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{key}={value!r}: expected an integer >= {low}")
+
+
 class ImageEvaluation(Evaluation):
     """Scores the test images and reports, per protocol, ``test/<protocol>/<class>/<metric>``,
     ``test/<protocol>/mean/<metric>`` and the chance references ``test/<protocol>/random/...``
@@ -39,7 +45,8 @@ class ImageEvaluation(Evaluation):
     Args:
         protocols: any of ``exact`` (exact curves, the definitions of the golden README) and ``ader`` (the binned
             protocol of the ADer benchmark that the papers' numbers come from).
-        image_score_pool: image score = max of the map (None) or max of its ``k x k`` average pooling.
+        image_score_pool: image score = max of the map (None) or max of its ``k x k`` average pooling (k at most
+            the evaluation size).
         every_n_epochs: also evaluate the weights in memory every k epochs during training (0: only at the end);
             the history goes to ``metrics_history.json``, never into the reported result (the last epoch's).
         heatmaps: ``per_class`` panels per class (0: none), ``normalise`` per ``image`` or ``class``, ``alpha``.
@@ -55,16 +62,21 @@ class ImageEvaluation(Evaluation):
 
     def __init__(self, protocols: list[str] = ("exact", "ader"), image_score_pool: int | None = None,
                  every_n_epochs: int = 0, heatmaps: dict | None = None, save_maps: bool = True):
-        unknown = [p for p in protocols if p not in PROTOCOLS]
-        if unknown or not protocols:
-            raise ValueError(f"evaluation.protocols={list(protocols)}: expected a non-empty list of "
+        protocols = list(protocols)
+        if not protocols or any(p not in PROTOCOLS for p in protocols) or len(set(protocols)) < len(protocols):
+            raise ValueError(f"evaluation.protocols={protocols}: expected a non-empty list of distinct names from "
                              f"{', '.join(PROTOCOLS)}")
         heatmaps = {"per_class": 4, "normalise": "image", "alpha": 0.5, **(heatmaps or {})}
         if heatmaps["normalise"] not in NORMALISATIONS:
             raise ValueError(f"evaluation.heatmaps.normalise={heatmaps['normalise']!r}: expected one of "
                              f"{', '.join(NORMALISATIONS)}")
-        if int(every_n_epochs) < 0:
-            raise ValueError(f"evaluation.every_n_epochs={every_n_epochs}: expected 0 (end only) or a positive int")
+        _check_int("evaluation.heatmaps.per_class", heatmaps["per_class"], 0)
+        alpha = heatmaps["alpha"]
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+            raise ValueError(f"evaluation.heatmaps.alpha={alpha!r}: expected a number in [0, 1]")
+        _check_int("evaluation.every_n_epochs", every_n_epochs, 0)
+        if image_score_pool is not None:
+            _check_int("evaluation.image_score_pool", image_score_pool, 1)
         self.protocols, self.image_score_pool = list(protocols), image_score_pool
         self.every_n_epochs, self.heatmaps, self.save_maps = int(every_n_epochs), heatmaps, save_maps
 
@@ -80,7 +92,7 @@ class ImageEvaluation(Evaluation):
         per_class = {}
         for k, name in enumerate(class_names):
             rows = scored["class_ids"] == k
-            per_class[name] = (scored["maps"][rows], scored["masks"][rows])
+            per_class[name] = (scored["maps"][rows], scored["masks"][rows], scored["labels"][rows])
         report: dict[str, Any] = {}
         for protocol in self.protocols:
             started = time.perf_counter()
@@ -102,9 +114,9 @@ class ImageEvaluation(Evaluation):
                       labels=scored["labels"].astype(np.int64), image_scores=scores)
         empty = int(((scored["labels"] == 1) & ~scored["masks"].any(axis=(1, 2))).sum())
         if empty:
-            log.warning("%d anomalous test images have no anomalous pixel at the evaluation size %s (defects smaller "
-                        "than a pixel after resizing); their image label comes from the mask, as in ADer",
-                        empty, scored["masks"].shape[1:])
+            log.warning("%d anomalous test images (in a defect folder) have no anomalous pixel at the evaluation size "
+                        "%s (an empty mask, or a defect smaller than a pixel after resizing): they count as anomalous "
+                        "for the image metrics and add no defect pixel", empty, scored["masks"].shape[1:])
         report = self.metrics(scored, names)
         report.update({
             "evaluation/protocols": ",".join(self.protocols),
@@ -216,16 +228,18 @@ def print_image_summary(report: dict[str, Any], protocols: list[str], run_dir: P
 
 
 class PeriodicImageEvaluation(Callback):
-    """Every ``every_n_epochs`` epochs (not after the last, which the run reports): score the test images with the
-    weights in memory on the main process and append the metrics to ``<run>/metrics_history.json`` (a list of
-    ``{"epoch": e, <metric>: value}``) and to the loggers under ``history/...``."""
+    """Every ``every_n_epochs`` epochs and after the last: score the test images with the weights in memory on the
+    main process and append the metrics to ``<run>/metrics_history.json`` (a list of ``{"epoch": e, <metric>:
+    value}``) and to the loggers under ``history/...``. The run's result is the scoring of ``last.ckpt`` after
+    training (the same weights as the history's last entry), never the best entry of the history."""
 
     def __init__(self, evaluation: ImageEvaluation, run_dir: Path):
         self.evaluation, self.history_path = evaluation, Path(run_dir) / "metrics_history.json"
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: ImageAnomalyDetector) -> None:
         epoch = trainer.current_epoch + 1
-        if epoch % self.evaluation.every_n_epochs or epoch >= (trainer.max_epochs or 0) or trainer.sanity_checking:
+        last = trainer.max_epochs is not None and epoch >= trainer.max_epochs
+        if (epoch % self.evaluation.every_n_epochs and not last) or trainer.sanity_checking:
             return
         if not trainer.is_global_zero or trainer.fast_dev_run:
             return

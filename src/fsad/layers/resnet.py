@@ -120,11 +120,17 @@ class ResNet34Features(nn.Module):
         return [f1, f2, f3]
 
 
+#: ``TeacherEncoder(weights=FROM_CHECKPOINT)``: no file is read; a checkpoint loaded afterwards brings the weights
+FROM_CHECKPOINT = "checkpoint"
+
+
 class TeacherEncoder(nn.Module):
     """Frozen ResNet-34 teacher: :class:`ResNet34Features` with ImageNet weights, eval mode, no gradients.
 
     Args:
-        weights: ``None`` (or ``""``): random initialisation, logged as a WARNING (anomaly maps from a random
+        weights: ``"checkpoint"``: the weights and their record come from a checkpoint loaded afterwards (what
+            re-scoring and resuming use: no file is read). ``None`` (or ``""``): random initialisation, logged as a
+            WARNING (anomaly maps from a random
             teacher say nothing about a method: use it only for tests and smoke runs). A path: a weight file
             read by :func:`fsad.layers.encoder_weights.load_resnet34_state` (torchvision/timm ``.pth``, a
             training or ADer checkpoint, ``.safetensors``). ``"download"``: torchvision's pinned
@@ -160,8 +166,10 @@ class TeacherEncoder(nn.Module):
         self.pretrained = False
         self.weights_file = ""
         self.weights_sha256 = ""
-        path, pinned_sha256 = resolve_weights(weights, cache_dir)
-        if path is None:
+        path, pinned_sha256 = (None, None) if str(weights) == FROM_CHECKPOINT else resolve_weights(weights, cache_dir)
+        if str(weights) == FROM_CHECKPOINT:
+            log.info("ResNet-34 teacher: weights and their record come from the checkpoint being loaded")
+        elif path is None:
             log.warning("the ResNet-34 teacher is randomly initialised (no encoder weights given): its anomaly "
                         "maps and the numbers computed from them are meaningless for benchmarks; set "
                         "model.encoder.weights=download or =/path/to/resnet34.pth")

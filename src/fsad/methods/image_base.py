@@ -58,6 +58,10 @@ class ImageAnomalyDetector(L.LightningModule):
         super().__init__()
         if optimizer not in ("adam", "adamw"):
             raise ValueError(f"model.optimizer={optimizer!r}: expected adam or adamw")
+        if gaussian_sigma < 0:
+            raise ValueError(f"model.gaussian_sigma={gaussian_sigma!r}: expected >= 0 (pixels; 0 = no smoothing)")
+        if lr_drop_at is not None and not 0 < lr_drop_at <= 1:
+            raise ValueError(f"model.lr_drop_at={lr_drop_at!r}: expected a fraction of the training in (0, 1] or null")
         self.lr, self.betas, self.weight_decay, self.optimizer_name = lr, tuple(betas), weight_decay, optimizer
         self.lr_drop_at, self.lr_gamma, self.gaussian_sigma = lr_drop_at, lr_gamma, gaussian_sigma
         self.scoring_splits: list[str] = []

@@ -70,6 +70,17 @@ def prepare_eval_argv(argv: list[str]) -> list[str]:
     return out
 
 
+def teacher_from_checkpoint(cfg: DictConfig) -> None:
+    """A run that loads a checkpoint (re-scoring, resuming, starting from weights) takes a frozen teacher's weights
+    from it: ``model.encoder.weights`` becomes ``checkpoint``, so the weight file named at training time is not read
+    again (it may be gone, or need the network) and the checkpoint's record of it is what ``metrics.json`` shows."""
+    weights = OmegaConf.select(cfg, "model.encoder.weights", default=None)
+    if weights not in (None, "", "checkpoint"):
+        log.info("model.encoder.weights=%s: the teacher's weights come from the checkpoint instead", weights)
+        with open_dict(cfg):
+            cfg.model.encoder.weights = "checkpoint"
+
+
 def with_run_config(cfg: DictConfig) -> DictConfig:
     """Put the training run's ``data``, ``model``, ``evaluation`` and ``seed`` into ``cfg`` and re-apply the
     command-line overrides that touch them (module docstring). No-op with ``from_run=false`` or when the

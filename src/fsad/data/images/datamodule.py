@@ -21,7 +21,7 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from fsad.data.images.checks import check_files
-from fsad.data.images.counts import check_counts
+from fsad.data.images.counts import canonical_classes, check_counts
 from fsad.data.images.datasets import TestImages, TrainImages
 from fsad.data.images.layouts import LAYOUTS, available_classes, detect_layout, find_samples
 from fsad.data.images.samples import ImageDataError, ImageSample
@@ -31,6 +31,7 @@ from fsad.data.windows import EpochSeededShuffler
 
 DATASETS = ("mvtec", "visa", "mpdd", "synthetic", "custom")
 VISA_LAYOUTS = ("visa", "visa_mvtec")
+RESERVED_CLASS_NAMES = ("mean", "random")
 log = logging.getLogger(__name__)
 
 
@@ -151,6 +152,7 @@ class ImageDataModule(L.LightningDataModule):
         layout = detect_layout(self.root, self.dataset) if self.layout == "auto" else self.layout
         samples = find_samples(self.root, self.dataset, layout=layout, classes=self.classes)
         names = list(dict.fromkeys(s.class_name for s in samples))
+        self._check_class_names(names)
         counts = check_counts(self.dataset, samples)
         if self.check_files:
             visa = self.dataset == "visa" or layout in VISA_LAYOUTS
@@ -162,6 +164,25 @@ class ImageDataModule(L.LightningDataModule):
         n_bad = sum(s.label for s in self.test_samples)
         log.info("%s (%s layout) at %s: %d class(es), %d training images, %d test images (%d anomalous)",
                  self.dataset, layout, self.root, len(names), len(self.train_samples), len(self.test_samples), n_bad)
+
+    def _check_class_names(self, names: list[str]) -> None:
+        """Reserved names are an error; against a known benchmark's class list, absent classes (when all were asked
+        for) and foreign ones are warnings: the mean over classes is then not the benchmark's."""
+        reserved = [n for n in names if n in RESERVED_CLASS_NAMES or "/" in n]
+        if reserved:
+            raise ImageDataError(f"{self.root}: class names {reserved} cannot be used: 'mean' and 'random' name rows "
+                                 "of the reports and '/' separates report keys; rename those class folders")
+        known = canonical_classes(self.dataset)
+        if not known:
+            return
+        foreign = [n for n in names if n not in known]
+        if foreign:
+            log.warning("%s: classes %s are not %s classes (%s); is data.dataset right?", self.root, foreign,
+                        self.dataset, ", ".join(known))
+        missing = [n for n in known if n not in names]
+        if missing and self.classes is None:
+            log.warning("%s: %d of the %d %s classes are absent (%s): the mean over classes is not the benchmark's",
+                        self.root, len(missing), len(known), self.dataset, ", ".join(missing))
 
     # ------------------------------------------------------------------------------------------------- loaders
     @property

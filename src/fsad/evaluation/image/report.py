@@ -74,10 +74,16 @@ def _ader_pixel_part(pixels: Ranked, counts: dict[str, int], issues: list[str]) 
 
 
 def _evaluate(maps: np.ndarray, masks: np.ndarray, protocol: str, image_score_pool: int | None,
-              class_name: str) -> tuple[dict[str, float], dict[str, int]]:
+              class_name: str, labels: np.ndarray | None = None) -> tuple[dict[str, float], dict[str, int]]:
     check_protocol(protocol)
     arr, gt = check_class(maps, masks, class_name)
-    labels = gt.reshape(len(gt), -1).any(axis=1)
+    if labels is None:
+        labels = gt.reshape(len(gt), -1).any(axis=1)
+    else:
+        labels = np.asarray(labels)
+        if labels.shape != (len(gt),):
+            raise ValueError(f"class {class_name!r}: image labels of shape {labels.shape}, expected ({len(gt)},)")
+        labels = labels.astype(bool)
     images = rank_scores(pooled_max(arr, image_score_pool), labels)
     pixels = rank_pixels(arr, gt)
     counts = _counts(labels, pixels)
@@ -99,10 +105,12 @@ def _evaluate(maps: np.ndarray, masks: np.ndarray, protocol: str, image_score_po
 
 
 def class_metrics(maps: np.ndarray, masks: np.ndarray, protocol: str = "exact",
-                  image_score_pool: int | None = None, class_name: str = "") -> dict[str, float]:
+                  image_score_pool: int | None = None, class_name: str = "",
+                  labels: np.ndarray | None = None) -> dict[str, float]:
     """The seven image anomaly-detection metrics of one class and their mean (mAD).
 
-    Image labels are ``mask.any()`` per image; image scores are :func:`~fsad.evaluation.image.image_scores`
+    Image labels are ``labels`` (N,) when given (the dataset's: an image of a defect folder is anomalous even
+    when its mask is empty at the evaluation size), else ``mask.any()`` per image (ADer's rule); image scores are :func:`~fsad.evaluation.image.image_scores`
     (max of each map, or max of its ``image_score_pool`` x ``image_score_pool`` moving average).
 
     Protocols (``protocol``):
@@ -119,6 +127,7 @@ def class_metrics(maps: np.ndarray, masks: np.ndarray, protocol: str = "exact",
         protocol: one of ``PROTOCOLS``.
         image_score_pool: None or the pooling window side in pixels.
         class_name: named in warnings and errors.
+        labels: (N,) image labels (nonzero = anomalous), or None to derive them from the masks.
 
     Returns:
         ``{metric: value}`` for every name of ``METRICS`` plus ``"mad"`` (mean of the seven, the mAD of the
@@ -134,7 +143,7 @@ def class_metrics(maps: np.ndarray, masks: np.ndarray, protocol: str = "exact",
         ValueError: unknown protocol (lists the valid ones), maps/masks shapes differ (names both),
             non-finite map values (names the class and their count), invalid pool.
     """
-    return _evaluate(maps, masks, protocol, image_score_pool, class_name)[0]
+    return _evaluate(maps, masks, protocol, image_score_pool, class_name, labels)[0]
 
 
 def _chance(counts: dict[str, int], values: dict[str, float]) -> dict[str, float]:
@@ -161,13 +170,13 @@ def _mean(values: list[float]) -> tuple[float, int]:
     return (float(np.mean(defined)) if defined else float("nan")), len(defined)
 
 
-def image_report(per_class: Mapping[str, tuple[np.ndarray, np.ndarray]], protocol: str = "exact",
+def image_report(per_class: Mapping[str, tuple[np.ndarray, ...]], protocol: str = "exact",
                  image_score_pool: int | None = None) -> dict[str, float]:
     """Metrics of every class, their means over classes, and the chance references.
 
     Args:
-        per_class: ``{class name: (maps (N, H, W), masks (N, H, W))}``, one entry per class, evaluated one at
-            a time (each class's pixels are copied and sorted once; nothing is pooled across classes).
+        per_class: ``{class name: (maps (N, H, W), masks (N, H, W))}`` or ``(maps, masks, labels (N,))`` (see
+            :func:`class_metrics`), one entry per class, evaluated one at a time (each class's pixels are copied and sorted once; nothing is pooled across classes).
         protocol, image_score_pool: as in :func:`class_metrics`.
 
     Returns (flat ``{key: value}``; ``<metric>`` is each name of ``METRICS`` and ``mad``):
@@ -197,8 +206,8 @@ def image_report(per_class: Mapping[str, tuple[np.ndarray, np.ndarray]], protoco
     names = (*METRICS, MAD)
     report: dict[str, float] = {}
     chance: dict[str, dict[str, float]] = {}
-    for class_name, (maps, masks) in per_class.items():
-        values, counts = _evaluate(maps, masks, protocol, image_score_pool, class_name)
+    for class_name, arrays in per_class.items():
+        values, counts = _evaluate(*arrays[:2], protocol, image_score_pool, class_name, *arrays[2:3])
         report.update({f"{class_name}/{name}": values[name] for name in names})
         chance[class_name] = _chance(counts, values)
     for name in names:
