@@ -45,7 +45,8 @@ def mask_value_kind(values: np.ndarray) -> str:
 
 
 def _header(path: Path) -> tuple[tuple[int, int], int]:
-    """(raw size (W, H), EXIF orientation) of an image, reading the header only.
+    """(raw size (W, H), EXIF orientation) of an image, reading the header only; Pillow's ``verify`` then checks the
+    file's integrity without decoding it (for PNG: every chunk's checksum, so a truncated file is found here).
 
     Pillow decodes a whole PNG to look for an eXIf chunk stored after the pixels; here a PNG without EXIF in its
     header counts as upright (such a late chunk is still honoured, and a resulting size mismatch still raised,
@@ -53,9 +54,11 @@ def _header(path: Path) -> tuple[tuple[int, int], int]:
     """
     try:
         with Image.open(path) as image:
-            if image.format == "PNG" and "exif" not in image.info:
-                return image.size, 1
-            return image.size, orientation_of(image)
+            header = (image.size, 1) if image.format == "PNG" and "exif" not in image.info else \
+                (image.size, orientation_of(image))
+        with Image.open(path) as image:
+            image.verify()  # PNG: every chunk's CRC up to IEND (a truncated or corrupted file fails), no decoding
+        return header
     except FileNotFoundError as exc:
         raise ImageDataError(f"{path}: image file not found") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:

@@ -158,6 +158,10 @@ class ImageDataModule(L.LightningDataModule):
             visa = self.dataset == "visa" or layout in VISA_LAYOUTS
             for name, row in check_files(samples, class_ids_expected=visa).items():
                 counts[name].update(row)
+        for name, row in counts.items():
+            if not row.get("test_good") or not row.get("test_anomalous"):
+                log.warning("class %s has %d normal and %d anomalous test images: its image AUROC is undefined (null, "
+                            "left out of the mean)", name, row.get("test_good", 0), row.get("test_anomalous", 0))
         self.train_samples = [s for s in samples if s.split == "train"]
         self.test_samples = [s for s in samples if s.split == "test"]
         self.class_names, self.counts, self.layout_used = names, counts, layout

@@ -1,4 +1,4 @@
-"""Class names that would collide with report rows are refused; a benchmark with absent or foreign classes warns."""
+"""Setup checks: reserved class names, absent or foreign benchmark classes, truncated files, one-kind test sets."""
 
 from __future__ import annotations
 
@@ -32,3 +32,18 @@ def test_a_chosen_subset_is_not_reported_as_absent_classes(tmp_path: Path, caplo
     with caplog.at_level(logging.WARNING, logger="fsad.data.images.datamodule"):
         ImageDataModule(root=str(tmp_path), dataset="mvtec", classes=["bottle"]).setup()
     assert "absent" not in caplog.text
+
+
+def test_a_truncated_image_is_found_at_setup_not_after_training(tmp_path: Path):
+    write_mvtec(tmp_path, classes=("bottle",))
+    image = next((tmp_path / "bottle" / "test" / "good").glob("*.png"))
+    image.write_bytes(image.read_bytes()[:-20])  # the end of the file (IEND) is lost
+    with pytest.raises(ImageDataError, match=str(image)):
+        ImageDataModule(root=str(tmp_path), dataset="custom").setup()
+
+
+def test_a_class_without_anomalous_test_images_is_named_at_setup(tmp_path: Path, caplog):
+    write_mvtec(tmp_path, classes=("bottle",), defects=())
+    with caplog.at_level(logging.WARNING, logger="fsad.data.images.datamodule"):
+        ImageDataModule(root=str(tmp_path), dataset="custom").setup()
+    assert "class bottle has 2 normal and 0 anomalous test images" in caplog.text
