@@ -120,13 +120,14 @@ class ImageEvaluation(Evaluation):
         report = self.metrics(scored, names)
         report.update({
             "evaluation/protocols": ",".join(self.protocols),
-            "evaluation/image_score_pool": float(self.image_score_pool or 0),
+            "evaluation/image_score_pool": self.image_score_pool,
             "evaluation/size": float(scored["maps"].shape[-1]),
             "data/classes": ",".join(names),
             "data/n_train": float(len(datamodule.train_samples)),
             "data/n_test": float(len(samples)),
             "data/anomalous_without_pixels": float(empty),
-            "data/counts": json.dumps(datamodule.counts, sort_keys=True),
+            **{f"data/counts/{name}/{key}": value for name, row in datamodule.counts.items()
+               for key, value in row.items() if isinstance(value, (int, float, bool))},
             **model.describe(),
         })
         write_per_class_csv(report, names, self.protocols, run_dir / "per_class.csv")

@@ -56,9 +56,10 @@ def test_mask_value_kinds():
     assert mask_value_kind(np.array([False, True])) == "binary"
     assert mask_value_kind(np.zeros(3, np.uint8)) == "binary"
     assert mask_value_kind(np.array([0, 2, 9], np.uint8)) == "class_ids"
-    assert mask_value_kind(np.array([0, 1], np.uint8)) == "class_ids"
+    assert mask_value_kind(np.array([0, 1], np.uint8)) == "binary"  # a 0/1 mask is a binary mask
     assert mask_value_kind(np.array([0, 236, 255], np.uint8)) == "levels"
-    assert mask_value_kind(np.array([0, 1], np.uint16)) == "class_ids"
+    assert mask_value_kind(np.array([0, 1], np.uint16)) == "binary"
+    assert mask_value_kind(np.array([0, 1, 3], np.uint8)) == "class_ids"
 
 
 def test_grey_level_masks_warn_once_per_class_naming_files(tmp_path, caplog):

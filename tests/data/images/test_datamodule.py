@@ -40,8 +40,8 @@ def test_setup_attributes_counts_and_test_order(mvtec, caplog):
     row = dm.counts["carpet"]
     assert (row["train_good"], row["test_good"], row["test_anomalous"]) == (5, 2, 2)
     assert row["matches_published"] is False and row["masks"] == 2 and row["masks_class_ids"] == 0
-    assert row["masks_levels"] == 1  # the 0/1 mask is reported in the MVTec layout
-    assert dm.val_dataloader() == []
+    assert row["masks_levels"] == 0 and row["masks_binary"] == 2  # a 0/1 mask is binary
+    assert "val_dataloader" not in vars(type(dm))  # no validation split in this protocol
 
 
 def test_train_batches_are_seeded_shuffles(mvtec):

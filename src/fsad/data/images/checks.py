@@ -37,7 +37,7 @@ def mask_value_kind(values: np.ndarray) -> str:
     if values.dtype == bool:
         return "binary"
     full = np.iinfo(values.dtype).max if np.issubdtype(values.dtype, np.integer) else None
-    if nonzero.size == 1 and nonzero[0] == full:
+    if nonzero.size == 1 and nonzero[0] in (1, full):  # 0/255 (or the 16-bit full value), or 0/1
         return "binary"
     if np.issubdtype(values.dtype, np.integer) and nonzero.min() >= 1 and nonzero.max() <= MAX_CLASS_ID:
         return "class_ids"

@@ -206,10 +206,6 @@ class ImageDataModule(L.LightningDataModule):
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
                           drop_last=self.drop_last and len(dataset) >= self.batch_size)
 
-    def val_dataloader(self) -> list:
-        """No validation split in this protocol: ``[]``."""
-        return []
-
     def scoring_dataloaders(self) -> dict[str, DataLoader]:
         """``{"test": loader}`` in :attr:`test_samples` order, batches ``{"image": float32 (B, 3, S, S),
         "mask": bool (B, E, E), "label": int64 (B,), "index": int64 (B,) (position in test_samples),
