@@ -1,0 +1,93 @@
+"""Orders in which a 2-D map is read as a sequence by a selective scan (Wave-MambaAD's HFSS and the scan-type study
+of its supplementary; MambaAD's Hilbert scans).
+
+Every function returns ``order``: a (h * w,) int64 permutation where ``order[k]`` is the flat index ``r * w + c``
+of the k-th cell visited. ``x.flatten(-2)[..., order]`` serialises a map; :func:`inverse` gives the permutation that
+puts a sequence back (``seq[..., inverse(order)]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+
+def raster(h: int, w: int) -> Tensor:
+    """Row by row, left to right (HFSS's horizontal scan of the HL band)."""
+    return torch.arange(h * w)
+
+
+def column_major(h: int, w: int) -> Tensor:
+    """Column by column, top to bottom (HFSS's vertical scan of the LH band: the map transposed, then raster)."""
+    return torch.arange(h * w).reshape(h, w).t().reshape(-1)
+
+
+def diagonal(h: int, w: int) -> Tensor:
+    """The released code's diagonal scan of the HH band (square maps): the main diagonal (i, i), then the strict
+    upper triangle row by row, then the strict lower triangle row by row (``wave_mambaad.md`` section 2.1)."""
+    _require_square("diagonal", h, w)
+    rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    flat = torch.arange(h * w).reshape(h, w)
+    return torch.cat([flat[rows == cols], flat[rows < cols], flat[rows > cols]])
+
+
+def zigzag(h: int, w: int) -> Tensor:
+    """Boustrophedon: even rows left to right, odd rows right to left (neighbours in the sequence stay adjacent)."""
+    flat = torch.arange(h * w).reshape(h, w)
+    flat[1::2] = flat[1::2].flip(-1)
+    return flat.reshape(-1)
+
+
+def z_order(h: int, w: int) -> Tensor:
+    """Morton order of a square map whose side is a power of two: the bits of row and column interleaved."""
+    side = _require_power_of_two_square("z_order", h, w)
+    codes = torch.zeros(side, side, dtype=torch.int64)
+    rows, cols = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    for bit in range(side.bit_length()):
+        codes |= ((rows >> bit) & 1) << (2 * bit + 1) | ((cols >> bit) & 1) << (2 * bit)
+    return torch.argsort(codes.reshape(-1))
+
+
+def hilbert(h: int, w: int) -> Tensor:
+    """Hilbert curve over a square map whose side is a power of two, from (0, 0) to (0, side - 1): consecutive
+    cells are always 4-neighbours."""
+    side = _require_power_of_two_square("hilbert", h, w)
+    order = []
+    for d in range(side * side):
+        r, c, t, s = 0, 0, d, 1
+        while s < side:  # undo one level of the curve's recursion per step
+            rx, ry = 1 & (t // 2), 1 & (t ^ (t // 2))
+            if ry == 0:
+                if rx == 1:
+                    r, c = s - 1 - r, s - 1 - c
+                r, c = c, r
+            r, c = r + s * ry, c + s * rx
+            t //= 4
+            s *= 2
+        order.append(r * side + c)
+    return torch.tensor(order, dtype=torch.int64)
+
+
+def inverse(order: Tensor) -> Tensor:
+    """The permutation that undoes ``order``: ``seq[..., inverse(order)]`` is the map's flat layout again."""
+    return torch.argsort(order)
+
+
+SCANS: dict[str, Callable[[int, int], Tensor]] = {
+    "raster": raster, "column_major": column_major, "diagonal": diagonal, "zigzag": zigzag, "z_order": z_order,
+    "hilbert": hilbert,
+}
+
+
+def _require_square(name: str, h: int, w: int) -> None:
+    if h != w:
+        raise ValueError(f"the {name} scan is defined on square maps, got {h} x {w}")
+
+
+def _require_power_of_two_square(name: str, h: int, w: int) -> int:
+    _require_square(name, h, w)
+    if h < 1 or h & (h - 1):
+        raise ValueError(f"the {name} scan needs a side that is a power of two, got {h}")
+    return h
