@@ -1,0 +1,35 @@
+"""Dynamic spatial enhancement (DSE): Wave-MambaAD's gated feed-forward after the wavelet scans (paper Eq. 8,
+the released code's ``FeedForward``; ``wave_mambaad.md`` section 2.3)."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def channel_shuffle(x: Tensor, groups: int) -> Tensor:
+    """(B, C, H, W) -> (B, C, H, W) with the channels of ``groups`` equal groups interleaved: channel ``g * n + i``
+    (group g, position i) moves to ``i * groups + g``."""
+    b, c, h, w = x.shape
+    if c % groups:
+        raise ValueError(f"{c} channels cannot be split into {groups} groups")
+    return x.reshape(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
+
+
+class DynamicSpatialEnhancement(nn.Module):
+    """(B, C, H, W) -> (B, C, H, W): 1x1 conv to ``2 * hidden`` channels (hidden = int(expansion * C)), channel
+    shuffle in 2 groups, 3x3 depthwise conv, split into (a, b), ``a * GELU(b) + b * GELU(a)`` (both from the same
+    a and b, as the code computes them), 1x1 conv back to C. No biases."""
+
+    def __init__(self, channels: int, expansion: float = 2.66):
+        super().__init__()
+        self.hidden = int(expansion * channels)
+        self.project_in = nn.Conv2d(channels, 2 * self.hidden, 1, bias=False)
+        self.depthwise = nn.Conv2d(2 * self.hidden, 2 * self.hidden, 3, padding=1, groups=2 * self.hidden,
+                                   bias=False)
+        self.project_out = nn.Conv2d(self.hidden, channels, 1, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.depthwise(channel_shuffle(self.project_in(x), 2))
+        a, b = y.chunk(2, dim=1)
+        return self.project_out(a * F.gelu(b) + b * F.gelu(a))
