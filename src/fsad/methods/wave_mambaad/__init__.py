@@ -1,2 +1,2 @@
 """Wave-MambaAD (Zhang et al.): the Wavelet-Mamba decoder in the reverse-distillation frame. Built so far: HFSS
-(:mod:`.hfss`); the Haar transform, scan orders and DSE live in :mod:`fsad.layers`."""
+(:mod:`.hfss`) and LFSS (:mod:`.lfss`); the Haar transform, scan orders and DSE live in :mod:`fsad.layers`."""
