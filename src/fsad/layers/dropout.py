@@ -61,3 +61,13 @@ class FastDropout(nn.Dropout):
 
     def forward(self, x: Tensor) -> Tensor:
         return fast_dropout(x, self.p, self.training)
+
+
+def drop_path(x: Tensor, p: float, training: bool = True) -> Tensor:
+    """Stochastic depth: each sample (first axis) of ``x`` is zeroed with probability p and the others scaled by
+    1 / (1 - p), so a residual branch ``x + drop_path(f(x))`` is skipped for whole samples; identity when not
+    training or p == 0."""
+    if not training or p == 0:
+        return x
+    keep = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device) >= p
+    return x * keep.to(x.dtype) / (1 - p)

@@ -1,0 +1,54 @@
+"""The Wavelet-Mamba module (the released code's ``VSSBlock``; ``wave_mambaad.md`` section 2, paper Eqs. 4 and 8):
+LayerNorm, Haar DWT, LFSS on the LL band, HFSS on the HL / LH / HH bands, inverse DWT as a residual branch, then
+the dynamic spatial enhancement as a second residual branch."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from fsad.layers.dropout import drop_path
+from fsad.layers.dse import DynamicSpatialEnhancement
+from fsad.layers.wavelets import haar_dwt, haar_idwt
+from fsad.methods.wave_mambaad.hfss import CODE_SCANS, DirectionalScan
+from fsad.methods.wave_mambaad.lfss import ChannelAdaptiveScan
+
+
+class WaveletMamba(nn.Module):
+    """(B, H, W, C) channel-last -> (B, H, W, C), H = W = ``size`` (even).
+
+    ``Y = IDWT(LFSS(LL), HFSS(HL, LH, HH))`` of ``DWT(LN(X))``; ``Y1 = X + DropPath(Y)``;
+    ``out = Y1 + DSE(LN(Y1))``.
+
+    Args:
+        channels: C. size: the map side H (the bands are H / 2). groups: LFSS channel groups (C / groups = 32 in the
+            paper's configuration). drop_path: stochastic-depth rate of the wavelet branch. d_state: N of the scans.
+        hfss_scans, hfss_decode: see :class:`~fsad.methods.wave_mambaad.hfss.DirectionalScan`.
+        unused_conv: also create the released code's 1x1 conv (3C -> C) that its forward never calls: it only
+            changes the parameter count (the paper's 22.3 M includes it).
+    """
+
+    def __init__(self, channels: int, size: int, groups: int, drop_path: float = 0.0, d_state: int = 16,
+                 hfss_scans: tuple[str, str, str] = CODE_SCANS, hfss_decode: str = "code", unused_conv: bool = True,
+                 scan_backend: str = "auto"):
+        super().__init__()
+        if size % 2:
+            raise ValueError(f"the Wavelet-Mamba module needs an even map side, got {size}")
+        self.drop_path = drop_path
+        self.norm = nn.LayerNorm(channels)
+        self.lfss = ChannelAdaptiveScan(channels, size // 2, size // 2, groups, d_state, scan_backend)
+        self.hfss = DirectionalScan(channels, d_state, hfss_scans, hfss_decode, scan_backend)
+        self.dse_norm = nn.LayerNorm(channels)
+        self.dse = DynamicSpatialEnhancement(channels)
+        self.unused_conv = nn.Conv2d(3 * channels, channels, 1) if unused_conv else None
+
+    def wavelet_branch(self, x: Tensor) -> Tensor:
+        """(B, H, W, C) -> (B, H, W, C): the DWT, the two scans and the inverse DWT of LN(x)."""
+        ll, hl, lh, hh = haar_dwt(self.norm(x).permute(0, 3, 1, 2))
+        high = self.hfss(torch.cat([hl, lh, hh]).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        hl, lh, hh = high.chunk(3)
+        return haar_idwt(self.lfss(ll), hl, lh, hh).permute(0, 2, 3, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y1 = x + drop_path(self.wavelet_branch(x), self.drop_path, self.training)
+        return y1 + self.dse(self.dse_norm(y1).permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
