@@ -1,0 +1,93 @@
+"""Wave-MambaAD's student decoder (the released code's ``MambaUPNet``; ``wave_mambaad.md`` section 1.4): four stages
+from the (B, 512, h, w) embedding up to the teacher's scales, each a patch expansion (stages 1-3) followed by
+Wavelet-Mamba modules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from fsad.methods.wave_mambaad.block import WaveletMamba
+from fsad.methods.wave_mambaad.hfss import CODE_SCANS
+
+
+class PatchExpand(nn.Module):
+    """(B, H, W, 2C) -> (B, 2H, 2W, C): Linear(2C -> 4C, no bias), each position's 4C features laid out as a 2 x 2
+    block of C channels, LayerNorm(C)."""
+
+    def __init__(self, channels_in: int):
+        super().__init__()
+        self.out_channels = channels_in // 2
+        self.expand = nn.Linear(channels_in, 2 * channels_in, bias=False)
+        self.norm = nn.LayerNorm(self.out_channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, h, w, _ = x.shape
+        c = self.out_channels
+        x = self.expand(x).reshape(b, h, w, 2, 2, c).permute(0, 1, 3, 2, 4, 5).reshape(b, 2 * h, 2 * w, c)
+        return self.norm(x)
+
+
+class WaveMambaDecoder(nn.Module):
+    """Embedding (B, 512, s, s) -> student features ``[F1^ (B,64,8s,8s), F2^ (B,128,4s,4s), F3^ (B,256,2s,2s)]``
+    with s = ``image_size / 32``.
+
+    Stage i (dims 512, 256, 128, 64) holds ``depths[i]`` blocks of ``depths[i]`` Wavelet-Mamba modules (the
+    released code's nesting: [1, 2, 2, 2] is 1 + 4 + 4 + 4 modules); stages 1-3 start with a :class:`PatchExpand`.
+    LFSS groups ``groups[i]`` (32 channels each). Stochastic depth: ``sum(depths)`` rates from ``drop_path_rate``
+    down to 0, handed out in order, one per block. Initialisation as the released code, in its order: every
+    ``nn.Linear`` truncated-normal (std 0.02) with zero bias (so the channel scans' step biases start at 0),
+    LayerNorms (1, 0), convolutions N(0, sqrt(2 / fan_out)) with zero bias; HFSS's stacked scan parameters keep
+    Mamba's initialisation.
+    """
+
+    def __init__(self, image_size: int = 256, depths: Sequence[int] = (1, 2, 2, 2),
+                 dims: Sequence[int] = (512, 256, 128, 64), groups: Sequence[int] = (16, 8, 4, 2),
+                 drop_path_rate: float = 0.2, d_state: int = 16, hfss_scans: Sequence[str] = CODE_SCANS,
+                 hfss_decode: str = "code", unused_conv: bool = True, scan_backend: str = "auto"):
+        super().__init__()
+        if image_size % 64:
+            raise ValueError(f"image_size {image_size}: expected a multiple of 64 (the deepest wavelet band is "
+                             "image_size / 64 pixels)")
+        if not (len(depths) == len(dims) == len(groups) == 4) or min(depths) < 1:
+            raise ValueError(f"depths {list(depths)}, dims {list(dims)}, groups {list(groups)}: expected 4 stages, "
+                             "depths >= 1")
+        rates = torch.linspace(0, drop_path_rate, sum(depths)).flip(0).tolist()
+        size, k = image_size // 32, 0
+        self.stages = nn.ModuleList()
+        for i, (depth, dim, group) in enumerate(zip(depths, dims, groups)):
+            if i:
+                size *= 2
+            modules: list[nn.Module] = [PatchExpand(dims[i - 1])] if i else []
+            for _ in range(depth):
+                modules += [WaveletMamba(dim, size, group, rates[k], d_state, tuple(hfss_scans), hfss_decode,
+                                         unused_conv, scan_backend) for _ in range(depth)]
+                k += 1
+            self.stages.append(nn.Sequential(*modules))
+        self.apply(_init_like_the_code)
+
+    def forward(self, embedding: Tensor) -> list[Tensor]:
+        x, outputs = embedding.permute(0, 2, 3, 1), []
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i:
+                outputs.append(x.permute(0, 3, 1, 2))
+        return outputs[::-1]
+
+
+def _init_like_the_code(module: nn.Module) -> None:
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Conv2d):
+        fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels // module.groups
+        nn.init.normal_(module.weight, 0.0, (2.0 / fan_out) ** 0.5)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
