@@ -52,3 +52,16 @@ def test_parameter_count_matches_the_papers_22_3_million():
 def test_bad_settings_are_named(kwargs: dict, match: str):
     with pytest.raises(ValueError, match=match):
         WaveMambaDecoder(**kwargs)
+
+
+def test_no_weight_decay_on_the_state_space_a_log_and_d(single_thread):
+    from fsad.methods.reverse_distillation import ReverseDistillation
+
+    model = ReverseDistillation(decoder={"_target_": "fsad.methods.wave_mambaad.decoder.WaveMambaDecoder",
+                                         "image_size": 64, "depths": [1, 1, 1, 1]},
+                                optimizer="adamw", weight_decay=1e-4, lr_drop_at=None)
+    decayed, free = model.configure_optimizers()["optimizer"].param_groups
+    assert decayed["weight_decay"] == 1e-4 and free["weight_decay"] == 0.0
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert {names[id(p)].rsplit(".", 1)[-1] for p in free["params"]} == {"A_log", "A_b_log", "D", "D_b"}
+    assert not any(names[id(p)].startswith("encoder.") for g in (decayed, free) for p in g["params"])

@@ -42,7 +42,8 @@ def smooth_maps(maps: Tensor, sigma: float) -> Tensor:
 
 
 class ImageAnomalyDetector(L.LightningModule):
-    """Base class of image methods: AdamW/Adam on the trainable parameters, the learning rate multiplied by
+    """Base class of image methods: AdamW/Adam on the trainable parameters (no weight decay on those marked
+    ``_no_weight_decay``, the state-space ``A_log`` and ``D``, as ADer's setting), the learning rate multiplied by
     ``lr_gamma`` once ``lr_drop_at`` of the training steps are done (ADer: 0.1 at 80 %; None: constant).
 
     Args:
@@ -92,9 +93,12 @@ class ImageAnomalyDetector(L.LightningModule):
         return out["loss"]
 
     def configure_optimizers(self) -> dict[str, Any]:
-        params = [p for p in self.parameters() if p.requires_grad]
+        trained = [p for p in self.parameters() if p.requires_grad]
+        groups = [{"params": [p for p in trained if not getattr(p, "_no_weight_decay", False)]},
+                  {"params": [p for p in trained if getattr(p, "_no_weight_decay", False)], "weight_decay": 0.0}]
         optimiser = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[self.optimizer_name]
-        opt = optimiser(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
+        opt = optimiser([g for g in groups if g["params"]], lr=self.lr, betas=self.betas,
+                        weight_decay=self.weight_decay)
         if self.lr_drop_at is None:
             return {"optimizer": opt}
         drop = max(int(self.lr_drop_at * self.trainer.estimated_stepping_batches), 1)
