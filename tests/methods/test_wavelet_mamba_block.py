@@ -40,3 +40,31 @@ def test_gradients_in_float64():
     block = WaveletMamba(channels=4, size=4, groups=2, d_state=2, scan_backend="chunked").double()
     x = torch.randn(1, 4, 4, 4, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(block, (x,))
+
+
+def test_without_both_scans_the_wavelet_branch_is_the_normalised_input():
+    """w/o LFSS and w/o HFSS together leave DWT then IDWT, which is exact: the branch returns LN(x)."""
+    torch.manual_seed(3)
+    block = WaveletMamba(channels=8, size=4, groups=2, use_lfss=False, use_hfss=False).double().eval()
+    x = torch.randn(2, 4, 4, 8, dtype=torch.float64)
+    torch.testing.assert_close(block.wavelet_branch(x), block.norm(x))
+
+
+def test_the_mlp_ablation_keeps_the_shapes():
+    block = WaveletMamba(channels=8, size=4, groups=2, enhancement="mlp", scan_backend="chunked").eval()
+    assert block(torch.randn(1, 4, 4, 8)).shape == (1, 4, 4, 8)
+    assert sum(p.numel() for p in block.dse.parameters()) == 2 * 8 * 21
+
+
+def test_table3_ablation_files_compose_and_build(tmp_path):
+    from hydra.utils import instantiate
+
+    from tests.conftest import PROJECT_ROOT
+    from tests.pipeline.helpers import compose_cfg
+
+    rows = sorted(p.stem for p in (PROJECT_ROOT / "conf" / "ablation" / "wave_mambaad").glob("*.yaml"))
+    assert rows == ["dse_to_mlp", "full", "hfss_horizontal", "hfss_vertical", "no_hfss", "no_lfss"]
+    for row in rows:
+        cfg = compose_cfg("train", ["experiment=wave_mambaad/synthetic_images", f"ablation=wave_mambaad/{row}",
+                                    "data.crop_size=64", "model.decoder.depths=[1,1,1,1]"], tmp_path)
+        instantiate(cfg.model.decoder)

@@ -14,6 +14,19 @@ from fsad.methods.wave_mambaad.hfss import CODE_SCANS, DirectionalScan
 from fsad.methods.wave_mambaad.lfss import ChannelAdaptiveScan
 
 
+ENHANCEMENTS = ("dse", "mlp")
+
+
+class PointwiseMLP(nn.Sequential):
+    """The ``DSE -> MLP`` ablation's replacement: 1x1 conv to int(2.66 C), GELU, 1x1 conv back to C, no biases
+    (DSE's width without its shuffle, depthwise conv and gating; the paper does not give the MLP's width)."""
+
+    def __init__(self, channels: int, expansion: float = 2.66):
+        hidden = int(expansion * channels)
+        super().__init__(nn.Conv2d(channels, hidden, 1, bias=False), nn.GELU(),
+                         nn.Conv2d(hidden, channels, 1, bias=False))
+
+
 class WaveletMamba(nn.Module):
     """(B, H, W, C) channel-last -> (B, H, W, C), H = W = ``size`` (even).
 
@@ -26,20 +39,27 @@ class WaveletMamba(nn.Module):
         hfss_scans, hfss_decode: see :class:`~fsad.methods.wave_mambaad.hfss.DirectionalScan`.
         unused_conv: also create the released code's 1x1 conv (3C -> C) that its forward never calls: it only
             changes the parameter count (the paper's 22.3 M includes it).
+        use_lfss, use_hfss: ablations ``w/o LFSS`` / ``w/o HFSS`` of the paper's Table 3: the band(s) pass through
+            the DWT and back unchanged. enhancement: ``dse`` or ``mlp`` (the ``DSE -> MLP`` row).
     """
 
     def __init__(self, channels: int, size: int, groups: int, drop_path: float = 0.0, d_state: int = 16,
                  hfss_scans: tuple[str, str, str] = CODE_SCANS, hfss_decode: str = "code", unused_conv: bool = True,
-                 scan_backend: str = "auto"):
+                 scan_backend: str = "auto", use_lfss: bool = True, use_hfss: bool = True,
+                 enhancement: str = "dse"):
         super().__init__()
         if size % 2:
             raise ValueError(f"the Wavelet-Mamba module needs an even map side, got {size}")
+        if enhancement not in ENHANCEMENTS:
+            raise ValueError(f"enhancement={enhancement!r}: expected one of {', '.join(ENHANCEMENTS)}")
         self.drop_path = drop_path
         self.norm = nn.LayerNorm(channels)
-        self.lfss = ChannelAdaptiveScan(channels, size // 2, size // 2, groups, d_state, scan_backend)
-        self.hfss = DirectionalScan(channels, d_state, hfss_scans, hfss_decode, scan_backend)
+        self.lfss = ChannelAdaptiveScan(channels, size // 2, size // 2, groups, d_state, scan_backend) \
+            if use_lfss else nn.Identity()
+        self.hfss = DirectionalScan(channels, d_state, hfss_scans, hfss_decode, scan_backend) \
+            if use_hfss else nn.Identity()
         self.dse_norm = nn.LayerNorm(channels)
-        self.dse = DynamicSpatialEnhancement(channels)
+        self.dse = DynamicSpatialEnhancement(channels) if enhancement == "dse" else PointwiseMLP(channels)
         self.unused_conv = nn.Conv2d(3 * channels, channels, 1) if unused_conv else None
 
     def wavelet_branch(self, x: Tensor) -> Tensor:

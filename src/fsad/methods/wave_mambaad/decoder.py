@@ -40,13 +40,15 @@ class WaveMambaDecoder(nn.Module):
     down to 0, handed out in order, one per block. Initialisation as the released code, in its order: every
     ``nn.Linear`` truncated-normal (std 0.02) with zero bias (so the channel scans' step biases start at 0),
     LayerNorms (1, 0), convolutions N(0, sqrt(2 / fan_out)) with zero bias; HFSS's stacked scan parameters keep
-    Mamba's initialisation.
+    Mamba's initialisation. ``use_lfss``, ``use_hfss``, ``enhancement``: the Table 3 ablations
+    (:class:`~fsad.methods.wave_mambaad.block.WaveletMamba`).
     """
 
     def __init__(self, image_size: int = 256, depths: Sequence[int] = (1, 2, 2, 2),
                  dims: Sequence[int] = (512, 256, 128, 64), groups: Sequence[int] = (16, 8, 4, 2),
                  drop_path_rate: float = 0.2, d_state: int = 16, hfss_scans: Sequence[str] = CODE_SCANS,
-                 hfss_decode: str = "code", unused_conv: bool = True, scan_backend: str = "auto"):
+                 hfss_decode: str = "code", unused_conv: bool = True, scan_backend: str = "auto",
+                 use_lfss: bool = True, use_hfss: bool = True, enhancement: str = "dse"):
         super().__init__()
         if image_size % 64:
             raise ValueError(f"image_size {image_size}: expected a multiple of 64 (the deepest wavelet band is "
@@ -63,7 +65,8 @@ class WaveMambaDecoder(nn.Module):
             modules: list[nn.Module] = [PatchExpand(dims[i - 1])] if i else []
             for _ in range(depth):
                 modules += [WaveletMamba(dim, size, group, rates[k], d_state, tuple(hfss_scans), hfss_decode,
-                                         unused_conv, scan_backend) for _ in range(depth)]
+                                         unused_conv, scan_backend, use_lfss, use_hfss, enhancement)
+                            for _ in range(depth)]
                 k += 1
             self.stages.append(nn.Sequential(*modules))
         self.apply(_init_like_the_code)
