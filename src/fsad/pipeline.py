@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import lightning as L
 import torch
@@ -61,12 +61,13 @@ def _fit_and_report(cfg: DictConfig, start: RunStart) -> dict[str, Any]:
              f"new run from the weights of {start.init_from}" if start.init_from else "new run")
     clock = FitClock()
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None] + [clock]
-    datamodule, model, trainer, loggers = _build(cfg, callbacks)
+    built = _build(cfg, callbacks)
+    trainer = built.trainer
     if start.init_from:
-        load_weights(model, start.init_from)
+        load_weights(built.model, start.init_from)
 
     started = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=start.resume_from)
+    trainer.fit(built.model, datamodule=built.datamodule, ckpt_path=start.resume_from)
     fit_seconds = time.perf_counter() - started
     log.info("fit: %d epochs (epochs %d to %d, counted from 0) in %.1f s", clock.epochs, clock.first_epoch,
              trainer.current_epoch - 1, fit_seconds)
@@ -80,7 +81,7 @@ def _fit_and_report(cfg: DictConfig, start: RunStart) -> dict[str, Any]:
         "resumed_from": start.resume_from or "",
         "init_from": start.init_from or "",
     }
-    return score_and_report(cfg, trainer, model, datamodule, score_ckpt, run_dir, loggers, extra)
+    return score_and_report(cfg, built, score_ckpt, run_dir, extra)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -94,15 +95,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.paths.output_dir)
     _prepare(cfg, run_dir)
     log.info("evaluating %s into %s", ckpt, run_dir)
-    datamodule, model, trainer, loggers = _build(cfg, callbacks=[RunProgressBar()])
-    return score_and_report(cfg, trainer, model, datamodule, str(ckpt), run_dir, loggers, {})
+    return score_and_report(cfg, _build(cfg, callbacks=[RunProgressBar()]), str(ckpt), run_dir, {})
 
 
-def score_and_report(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule, datamodule: L.LightningDataModule,
-                     ckpt_path: str | None, run_dir: Path, loggers: list, extra: dict[str, Any]) -> dict[str, Any]:
+def score_and_report(cfg: DictConfig, built: Built, ckpt_path: str | None, run_dir: Path,
+                     extra: dict[str, Any]) -> dict[str, Any]:
     """Score the evaluation's splits with ``ckpt_path``'s weights; on rank 0 let the evaluation component build the
     report, its arrays and figures, then write ``metrics.json``, log everything and print the summary."""
-    evaluation: Evaluation = instantiate(cfg.evaluation, _convert_="all")
+    datamodule, model, trainer, evaluation = built.datamodule, built.model, built.trainer, built.evaluation
     datamodule.setup("test")
     loaders = evaluation.scoring_loaders(datamodule)
     model.scoring_splits = list(loaders)
@@ -131,7 +131,7 @@ def score_and_report(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModu
     })
     write_json(run_dir / "metrics.json", report)
     log.info("metrics written to %s", run_dir / "metrics.json")
-    log_report(loggers, report, OmegaConf.to_container(cfg, resolve=True), outcome.figures)
+    log_report(built.loggers, report, OmegaConf.to_container(cfg, resolve=True), outcome.figures)
     evaluation.print_summary(report, run_dir)
     return report
 
@@ -149,9 +149,19 @@ def _scoring_checkpoint(trainer: L.Trainer, which: str) -> str | None:
     return str(last) if last is not None and last.is_file() else None
 
 
-def _build(cfg: DictConfig, callbacks: list) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer, list]:
-    """Instantiate the configured DataModule, method, loggers and Trainer (with ``callbacks`` and the
-    evaluation's own)."""
+class Built(NamedTuple):
+    """What one run is made of, instantiated from its config."""
+
+    datamodule: L.LightningDataModule
+    model: L.LightningModule
+    trainer: L.Trainer
+    loggers: list
+    evaluation: Evaluation
+
+
+def _build(cfg: DictConfig, callbacks: list) -> Built:
+    """Instantiate the configured DataModule, method, evaluation component, loggers and Trainer (with ``callbacks``
+    and the evaluation's own)."""
     datamodule: L.LightningDataModule = instantiate(cfg.data, _convert_="all")
     model: L.LightningModule = instantiate(cfg.model, _convert_="all")
     evaluation: Evaluation = instantiate(cfg.evaluation, _convert_="all")
@@ -159,7 +169,7 @@ def _build(cfg: DictConfig, callbacks: list) -> tuple[L.LightningDataModule, L.L
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                      plugins=[VerifiedCheckpointIO()])
-    return datamodule, model, trainer, loggers
+    return Built(datamodule, model, trainer, loggers, evaluation)
 
 
 def check_task(cfg: DictConfig) -> None:

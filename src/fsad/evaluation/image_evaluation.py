@@ -21,7 +21,7 @@ from fsad.data.images import ImageDataModule
 from fsad.evaluation.component import Evaluation, Outcome
 from fsad.evaluation.heatmaps import NORMALISATIONS, choose, montage, panel, save_png
 from fsad.evaluation.image import METRICS, PROTOCOLS, image_report, image_scores
-from fsad.methods.image_base import ImageAnomalyDetector
+from fsad.methods.image_base import ImageAnomalyDetector, by_image_index
 from fsad.utils.io import atomic_write, write_json, write_npz
 
 log = logging.getLogger(__name__)
@@ -265,13 +265,6 @@ def score_images(model: ImageAnomalyDetector, loader: Any) -> dict[str, np.ndarr
     :attr:`ImageAnomalyDetector.scored` for one split."""
     was_training = model.training
     model.eval()
-    parts = []
-    for batch in loader:
-        images = batch["image"].to(model.device)
-        parts.append({"index": batch["index"].numpy(), "labels": batch["label"].numpy(),
-                      "class_ids": batch["class_id"].numpy(), "masks": batch["mask"].numpy().astype(bool),
-                      "maps": model.maps_at(images, tuple(batch["mask"].shape[-2:])).cpu().numpy()})
+    parts = [model.score_batch({key: value.to(model.device) for key, value in batch.items()}) for batch in loader]
     model.train(was_training)
-    out = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-    order = np.argsort(out["index"])
-    return {key: value[order] for key, value in out.items()}
+    return by_image_index({key: torch.cat([p[key] for p in parts]) for key in parts[0]})

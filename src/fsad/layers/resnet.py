@@ -166,8 +166,9 @@ class TeacherEncoder(nn.Module):
         self.pretrained = False
         self.weights_file = ""
         self.weights_sha256 = ""
-        path, pinned_sha256 = (None, None) if str(weights) == FROM_CHECKPOINT else resolve_weights(weights, cache_dir)
-        if str(weights) == FROM_CHECKPOINT:
+        from_checkpoint = str(weights) == FROM_CHECKPOINT
+        path, pinned_sha256 = (None, None) if from_checkpoint else resolve_weights(weights, cache_dir)
+        if from_checkpoint:
             log.info("ResNet-34 teacher: weights and their record come from the checkpoint being loaded")
         elif path is None:
             log.warning("the ResNet-34 teacher is randomly initialised (no encoder weights given): its anomaly "

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from fsad.utils.checkpoints import check_compatible
 
-__all__ = ["ImageAnomalyDetector", "smooth_maps"]
+__all__ = ["ImageAnomalyDetector", "by_image_index", "smooth_maps"]
 
 _KEYS = ("index", "maps", "masks", "labels", "class_ids")
 
@@ -39,6 +39,15 @@ def smooth_maps(maps: Tensor, sigma: float) -> Tensor:
     values = maps.cpu().numpy()
     smoothed = np.stack([gaussian_filter(m, sigma=sigma) for m in values]) if len(values) else values
     return torch.from_numpy(smoothed).to(maps.device)
+
+
+def by_image_index(arrays: dict[str, Tensor]) -> dict[str, np.ndarray]:
+    """Scored arrays (one row per scored image, an image possibly twice) -> numpy arrays with one row per image
+    index, sorted by it (the first occurrence kept: repeats are the same image); masks as bool."""
+    unique, first = np.unique(arrays["index"].cpu().numpy(), return_index=True)
+    out = {key: value.cpu().numpy()[first] for key, value in arrays.items()}
+    out["index"], out["masks"] = unique, out["masks"].astype(bool)
+    return out
 
 
 class ImageAnomalyDetector(L.LightningModule):
@@ -118,11 +127,14 @@ class ImageAnomalyDetector(L.LightningModule):
         self._parts = {}
 
     @torch.no_grad()
-    def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
+    def score_batch(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """One test batch -> ``{index, maps (B, E, E), masks uint8, labels, class_ids}`` with E the masks' size."""
         masks = batch["mask"]
-        part = {"index": batch["index"], "maps": self.maps_at(batch["image"], masks.shape[-2:]),
+        return {"index": batch["index"], "maps": self.maps_at(batch["image"], masks.shape[-2:]),
                 "masks": masks.to(torch.uint8), "labels": batch["label"], "class_ids": batch["class_id"]}
-        self._parts.setdefault(dataloader_idx, []).append(part)
+
+    def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._parts.setdefault(dataloader_idx, []).append(self.score_batch(batch))
 
     def on_test_epoch_end(self) -> None:
         self.scored = {name: self._gather(self._parts.get(idx, [])) for idx, name in enumerate(self.scoring_splits)}
@@ -135,10 +147,7 @@ class ImageAnomalyDetector(L.LightningModule):
         local = {key: torch.cat([p[key] for p in parts]) for key in _KEYS}
         if self.trainer.world_size > 1:
             local = {key: self.all_gather(v).reshape(-1, *v.shape[1:]) for key, v in local.items()}
-        unique, first = np.unique(local["index"].cpu().numpy(), return_index=True)
-        out = {key: v.cpu().numpy()[first] for key, v in local.items()}
-        out["index"], out["masks"] = unique, out["masks"].astype(bool)
-        return out
+        return by_image_index(local)
 
     # --- checkpoints know which method wrote them ----------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:

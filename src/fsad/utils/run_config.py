@@ -24,6 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from fsad.layers.resnet import FROM_CHECKPOINT
 from fsad.utils.runs import scored_checkpoint
 
 log = logging.getLogger(__name__)
@@ -75,10 +76,10 @@ def teacher_from_checkpoint(cfg: DictConfig) -> None:
     from it: ``model.encoder.weights`` becomes ``checkpoint``, so the weight file named at training time is not read
     again (it may be gone, or need the network) and the checkpoint's record of it is what ``metrics.json`` shows."""
     weights = OmegaConf.select(cfg, "model.encoder.weights", default=None)
-    if weights not in (None, "", "checkpoint"):
+    if weights not in (None, "", FROM_CHECKPOINT):
         log.info("model.encoder.weights=%s: the teacher's weights come from the checkpoint instead", weights)
         with open_dict(cfg):
-            cfg.model.encoder.weights = "checkpoint"
+            cfg.model.encoder.weights = FROM_CHECKPOINT
 
 
 def with_run_config(cfg: DictConfig) -> DictConfig:
