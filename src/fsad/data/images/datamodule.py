@@ -28,10 +28,10 @@ from fsad.data.images.samples import ImageDataError, ImageSample
 from fsad.data.images.synthetic import write_synthetic_benchmark
 from fsad.data.images.transforms import ImageTransform
 from fsad.data.windows import EpochSeededShuffler
+from fsad.evaluation.image.report import RESERVED_NAMES
 
 DATASETS = ("mvtec", "visa", "mpdd", "synthetic", "custom")
 VISA_LAYOUTS = ("visa", "visa_mvtec")
-RESERVED_CLASS_NAMES = ("mean", "random")
 log = logging.getLogger(__name__)
 
 
@@ -172,7 +172,7 @@ class ImageDataModule(L.LightningDataModule):
     def _check_class_names(self, names: list[str]) -> None:
         """Reserved names are an error; against a known benchmark's class list, absent classes (when all were asked
         for) and foreign ones are warnings: the mean over classes is then not the benchmark's."""
-        reserved = [n for n in names if n in RESERVED_CLASS_NAMES or "/" in n]
+        reserved = [n for n in names if n in RESERVED_NAMES or "/" in n]
         if reserved:
             raise ImageDataError(f"{self.root}: class names {reserved} cannot be used: 'mean' and 'random' name rows "
                                  "of the reports and '/' separates report keys; rename those class folders")
