@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from fsad.layers.dropout import drop_path
+from fsad.layers.wavelets import haar_dwt, haar_idwt
 from fsad.methods.wave_mambaad.block import WaveletMamba
 
 
@@ -13,9 +14,14 @@ def test_the_module_is_its_two_residual_branches():
     block = WaveletMamba(channels=8, size=4, groups=2, d_state=4, scan_backend="chunked").double().eval()
     x = torch.randn(2, 4, 4, 8, dtype=torch.float64)
     y1 = x + block.wavelet_branch(x)
-    expected = y1 + block.dse(block.dse_norm(y1).permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+    expected = y1 + block.dse(block.dse_norm(y1))
     torch.testing.assert_close(block(x), expected)
     assert block(x).shape == x.shape
+    # the wavelet branch, written with the (B, C, H, W) transforms: IDWT(LFSS(LL), HFSS(HL, LH, HH)) of LN(x)
+    ll, hl, lh, hh = haar_dwt(block.norm(x).permute(0, 3, 1, 2))
+    high = block.hfss(torch.cat([hl, lh, hh]).permute(0, 2, 3, 1)).permute(0, 3, 1, 2).chunk(3)
+    branch = haar_idwt(torch.stack([block.lfss(ll), *high])).permute(0, 2, 3, 1)
+    torch.testing.assert_close(block.wavelet_branch(x), branch)
 
 
 def test_unused_conv_only_changes_the_parameter_count():

@@ -3,6 +3,7 @@ the released code's ``FeedForward``; ``wave_mambaad.md`` section 2.3)."""
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -17,9 +18,14 @@ def channel_shuffle(x: Tensor, groups: int) -> Tensor:
 
 
 class DynamicSpatialEnhancement(nn.Module):
-    """(B, C, H, W) -> (B, C, H, W): 1x1 conv to ``2 * hidden`` channels (hidden = int(expansion * C)), channel
-    shuffle in 2 groups, 3x3 depthwise conv, split into (a, b), ``a * GELU(b) + b * GELU(a)`` (both from the same
-    a and b, as the code computes them), 1x1 conv back to C. No biases."""
+    """(B, H, W, C) channel-last -> (B, H, W, C): 1x1 conv to ``2 * hidden`` channels (hidden = int(expansion * C)),
+    channel shuffle in 2 groups, 3x3 depthwise conv, split into (a, b), ``a * GELU(b) + b * GELU(a)`` (both from the
+    same a and b, as the code computes them), 1x1 conv back to C. No biases.
+
+    The parameters are the code's convolutions; the forward runs on channel-last maps: the 1x1 convs as matrix
+    products over the channels, the shuffle folded into the rows of the first one's weight (a 1x1 conv followed
+    by a channel permutation is the conv with its output rows permuted), the depthwise conv on a channels-last view.
+    """
 
     def __init__(self, channels: int, expansion: float = 2.66):
         super().__init__()
@@ -28,8 +34,11 @@ class DynamicSpatialEnhancement(nn.Module):
         self.depthwise = nn.Conv2d(2 * self.hidden, 2 * self.hidden, 3, padding=1, groups=2 * self.hidden,
                                    bias=False)
         self.project_out = nn.Conv2d(self.hidden, channels, 1, bias=False)
+        shuffled = channel_shuffle(torch.arange(2 * self.hidden).view(1, -1, 1, 1), 2).flatten()
+        self.register_buffer("shuffled", shuffled, persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        y = self.depthwise(channel_shuffle(self.project_in(x), 2))
-        a, b = y.chunk(2, dim=1)
-        return self.project_out(a * F.gelu(b) + b * F.gelu(a))
+        y = F.linear(x, self.project_in.weight.flatten(1)[self.shuffled])  # (B, H, W, 2 hidden), shuffled
+        y = self.depthwise(y.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        a, b = y.chunk(2, dim=-1)
+        return F.linear(a * F.gelu(b) + b * F.gelu(a), self.project_out.weight.flatten(1))

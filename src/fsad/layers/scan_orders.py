@@ -71,8 +71,9 @@ def hilbert(h: int, w: int) -> Tensor:
 
 
 def inverse(order: Tensor) -> Tensor:
-    """The permutation that undoes ``order``: ``seq[..., inverse(order)]`` is the map's flat layout again."""
-    return torch.argsort(order)
+    """The permutation that undoes ``order`` (along its last axis, for a stack of orders too):
+    ``seq[..., inverse(order)]`` is the map's flat layout again."""
+    return torch.argsort(order, dim=-1)
 
 
 SCANS: dict[str, Callable[[int, int], Tensor]] = {
@@ -91,3 +92,72 @@ def _require_power_of_two_square(name: str, h: int, w: int) -> int:
     if h < 1 or h & (h - 1):
         raise ValueError(f"the {name} scan needs a side that is a power of two, got {h}")
     return h
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Serialising maps for a scan and putting the scanned sequences back, several maps and directions in one pass
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _take(x: Tensor, index: Tensor, steps_last: bool) -> Tensor:
+    """x (G, B, K, S, F) (any strides; K may be an expanded axis), index (G, K, S) -> ``out[g, b, k, s, f] =
+    x[g, b, k, index[g, k, s], f]``, contiguous as (G, B, K, S, F), or as (G, B, K, F, S) with ``steps_last``."""
+    g, b, k, s, f = x.shape
+    if steps_last:
+        return torch.gather(x.transpose(3, 4), 4, index.view(g, 1, k, 1, s).expand(g, b, k, f, s))
+    return torch.gather(x, 3, index.view(g, 1, k, s, 1).expand(g, b, k, s, f))
+
+
+class _Serialise(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, orders: Tensor, inverses: Tensor, steps_last: bool) -> Tensor:
+        ctx.save_for_backward(orders, inverses)
+        ctx.shared, ctx.steps_last = x.dim() == 4, steps_last
+        x5 = x.unsqueeze(3) if ctx.shared else x  # (G, B, L, K', F)
+        g, b, length, _, f = x5.shape
+        return _take(x5.transpose(2, 3).expand(g, b, orders.shape[1], length, f), orders, steps_last)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        orders, inverses = ctx.saved_tensors
+        back = _take(grad.transpose(3, 4) if ctx.steps_last else grad, inverses, False)  # (G, B, K, L, F)
+        return (back.sum(2) if ctx.shared else back.transpose(2, 3)), None, None, None
+
+
+class _Deserialise(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, seqs: Tensor, orders: Tensor, inverses: Tensor, steps_last: bool) -> Tensor:
+        ctx.save_for_backward(orders, inverses)
+        ctx.steps_last = steps_last
+        return _take(seqs.transpose(3, 4) if steps_last else seqs, inverses, False).sum(2)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        orders, inverses = ctx.saved_tensors
+        g, b, length, f = grad.shape
+        spread = grad.unsqueeze(2).expand(g, b, orders.shape[1], length, f)
+        return _take(spread, orders, ctx.steps_last), None, None, None
+
+
+def serialise(maps: Tensor, orders: Tensor, steps_last: bool = True) -> Tensor:
+    """Read G groups of B maps (e.g. the three high-frequency sub-bands) each in its K orders, in one pass.
+
+    Args:
+        maps: (G, B, L, F) flattened maps with F features per position (channel-last), shared by the K orders, or
+            (G, B, L, K, F) with features of their own per order.
+        orders: (G, K, L) permutations (``orders[g, k, s]``: the position read at step s, as this module's
+            functions return them; a reversed scan is ``order.flip(-1)``).
+        steps_last: output (G, B, K, F, L), the layout of :func:`fsad.layers.selective_scan.selective_scan`'s u and
+            delta; False: (G, B, K, L, F) (its B and C read as (b, k, n, L) transposed views).
+
+    Returns: ``out[g, b, k, ..., s] = maps[g, b, orders[g, k, s], (k,) ...]``, contiguous. Differentiable; the
+    backward is the same gather with the inverse permutations (no scatter).
+    """
+    return _Serialise.apply(maps, orders, inverse(orders), steps_last)
+
+
+def deserialise(seqs: Tensor, orders: Tensor, steps_last: bool = True) -> Tensor:
+    """The adjoint of :func:`serialise` with shared features: (G, B, K, F, L) sequences (or (G, B, K, L, F) with
+    ``steps_last=False``) -> (G, B, L, F) maps where each position gets, summed over the K orders, the value of
+    the step that read it: ``out[g, b, orders[g, k, s], f] += seqs[g, b, k, f, s]``."""
+    return _Deserialise.apply(seqs, orders, inverse(orders), steps_last)

@@ -24,21 +24,29 @@ _FILTERS = 0.5 * torch.tensor([[[1.0, 1.0], [1.0, 1.0]],
                                [[1.0, -1.0], [-1.0, 1.0]]])
 
 
-def haar_dwt(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """x (B, C, H, W) with even H and W -> ``(LL, HL, LH, HH)``, each (B, C, H/2, W/2), in ``x``'s dtype.
+def haar_dwt(x: Tensor, channels_last: bool = False) -> Tensor:
+    """x (B, C, H, W) with even H and W -> the sub-bands stacked as (4, B, C, H/2, W/2) in the order LL, HL, LH,
+    HH (``ll, hl, lh, hh = haar_dwt(x)`` unpacks them), in ``x``'s dtype; with ``channels_last``, x (B, H, W, C)
+    -> (4, B, H/2, W/2, C), contiguous (``bands[1:]`` is then the three high bands as one tensor).
 
     Raises ValueError for odd H or W."""
-    b, c, h, w = x.shape
+    h, w = x.shape[1:3] if channels_last else x.shape[2:]
     if h % 2 or w % 2:
         raise ValueError(f"haar_dwt needs an even height and width, got {h} x {w}")
-    blocks = x.reshape(b, c, h // 2, 2, w // 2, 2)
-    bands = torch.einsum("bcirjs,krs->kbcij", blocks, _FILTERS.to(x))
-    return bands[0], bands[1], bands[2], bands[3]
+    filters = _FILTERS.to(x)
+    if channels_last:
+        b, _, _, c = x.shape
+        return torch.einsum("birjsc,krs->kbijc", x.reshape(b, h // 2, 2, w // 2, 2, c), filters).contiguous()
+    b, c = x.shape[:2]
+    return torch.einsum("bcirjs,krs->kbcij", x.reshape(b, c, h // 2, 2, w // 2, 2), filters)
 
 
-def haar_idwt(ll: Tensor, hl: Tensor, lh: Tensor, hh: Tensor) -> Tensor:
-    """The exact inverse of :func:`haar_dwt`: four (B, C, h, w) sub-bands -> (B, C, 2h, 2w)."""
-    bands = torch.stack([ll, hl, lh, hh])
-    blocks = torch.einsum("kbcij,krs->bcirjs", bands, _FILTERS.to(bands))
-    b, c, h, _, w, _ = blocks.shape
-    return blocks.reshape(b, c, 2 * h, 2 * w)
+def haar_idwt(bands: Tensor, channels_last: bool = False) -> Tensor:
+    """The exact inverse of :func:`haar_dwt`: the (4, B, C, h, w) sub-bands LL, HL, LH, HH -> (B, C, 2h, 2w); with
+    ``channels_last``, (4, B, h, w, C) -> (B, 2h, 2w, C)."""
+    filters = _FILTERS.to(bands)
+    if channels_last:
+        _, b, h, w, c = bands.shape
+        return torch.einsum("kbijc,krs->birjsc", bands, filters).reshape(b, 2 * h, 2 * w, c)
+    _, b, c, h, w = bands.shape
+    return torch.einsum("kbcij,krs->bcirjs", bands, filters).reshape(b, c, 2 * h, 2 * w)

@@ -18,13 +18,13 @@ ENHANCEMENTS = ("dse", "mlp")
 
 
 class PointwiseMLP(nn.Sequential):
-    """The ``DSE -> MLP`` ablation's replacement: 1x1 conv to int(2.66 C), GELU, 1x1 conv back to C, no biases
-    (DSE's width without its shuffle, depthwise conv and gating; the paper does not give the MLP's width)."""
+    """The ``DSE -> MLP`` ablation's replacement on channel-last maps: linear (1x1 conv) to int(2.66 C), GELU,
+    linear back to C, no biases (DSE's width without its shuffle, depthwise conv and gating; the paper does not
+    give the MLP's width)."""
 
     def __init__(self, channels: int, expansion: float = 2.66):
         hidden = int(expansion * channels)
-        super().__init__(nn.Conv2d(channels, hidden, 1, bias=False), nn.GELU(),
-                         nn.Conv2d(hidden, channels, 1, bias=False))
+        super().__init__(nn.Linear(channels, hidden, bias=False), nn.GELU(), nn.Linear(hidden, channels, bias=False))
 
 
 class WaveletMamba(nn.Module):
@@ -64,11 +64,11 @@ class WaveletMamba(nn.Module):
 
     def wavelet_branch(self, x: Tensor) -> Tensor:
         """(B, H, W, C) -> (B, H, W, C): the DWT, the two scans and the inverse DWT of LN(x)."""
-        ll, hl, lh, hh = haar_dwt(self.norm(x).permute(0, 3, 1, 2))
-        high = self.hfss(torch.cat([hl, lh, hh]).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-        hl, lh, hh = high.chunk(3)
-        return haar_idwt(self.lfss(ll), hl, lh, hh).permute(0, 2, 3, 1)
+        bands = haar_dwt(self.norm(x), channels_last=True)  # (4, B, H/2, W/2, C): LL, HL, LH, HH
+        high = self.hfss(bands[1:].flatten(0, 1)).unflatten(0, (3, -1))
+        low = self.lfss(bands[0].permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        return haar_idwt(torch.cat([low[None], high]), channels_last=True)
 
     def forward(self, x: Tensor) -> Tensor:
         y1 = x + drop_path(self.wavelet_branch(x), self.drop_path, self.training)
-        return y1 + self.dse(self.dse_norm(y1).permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        return y1 + self.dse(self.dse_norm(y1))

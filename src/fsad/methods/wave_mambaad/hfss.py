@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fsad.layers.mamba import init_dt_projection, s4d_real_a_log
-from fsad.layers.scan_orders import SCANS, inverse
+from fsad.layers.scan_orders import SCANS, deserialise, serialise
 from fsad.layers.selective_scan import selective_scan
 
 DECODES = ("code", "paper")
@@ -60,6 +60,7 @@ class DirectionalScan(nn.Module):
         self.A_log._no_weight_decay = self.D._no_weight_decay = True
         self.out_norm = nn.LayerNorm(d_inner)
         self.out_proj = nn.Linear(d_inner, d_model, bias=False)
+        self._orders: dict[tuple, tuple[Tensor, Tensor]] = {}
         self.reset_scan_parameters()
 
     def reset_scan_parameters(self) -> None:
@@ -73,35 +74,43 @@ class DirectionalScan(nn.Module):
                 self.dt_proj_weight[k].copy_(dt_proj.weight)
                 self.dt_proj_bias[k].copy_(dt_proj.bias)
 
-    def orders(self, h: int, w: int, device: torch.device) -> list[Tensor]:
-        return [SCANS[name](h, w).to(device) for name in self.scans]
+    def scan_orders(self, h: int, w: int, device: torch.device) -> tuple[Tensor, Tensor]:
+        """(reads, slots), each (3, 2, h * w): the positions each band's forward and reversed scans read, and
+        where their outputs go (the same positions for ``decode="paper"``; the visit order as it is, the
+        reversed scan flipped back, for ``"code"``)."""
+        key = (h, w, device)
+        if key not in self._orders:
+            reads = torch.stack([torch.stack([o, o.flip(0)]) for o in (SCANS[s](h, w) for s in self.scans)])
+            steps = torch.arange(h * w)
+            slots = reads if self.decode == "paper" else torch.stack([steps, steps.flip(0)]).expand(3, 2, h * w)
+            self._orders[key] = (reads.to(device), slots.contiguous().to(device))
+        return self._orders[key]
 
     def forward(self, x: Tensor) -> Tensor:
         n3, h, w, _ = x.shape
         if n3 % 3:
             raise ValueError(f"HFSS expects the HL, LH and HH bands stacked on the batch axis (3B maps), got {n3}")
-        b = n3 // 3
-        xz = self.in_proj(x)
-        u, z = xz.chunk(2, dim=-1)
-        u = F.silu(self.conv(u.permute(0, 3, 1, 2)))  # (3B, 2C, h, w)
-        orders = self.orders(h, w, x.device)
-        flat = u.flatten(2)
-        seqs = torch.cat([flat[p * b:(p + 1) * b][..., order] for p, order in enumerate(orders)])  # (3B, 2C, L)
-        y = self.scan_both_directions(seqs)
-        if self.decode == "paper":
-            y = torch.cat([y[p * b:(p + 1) * b][..., inverse(order)] for p, order in enumerate(orders)])
-        y = y.reshape(n3, self.d_inner, h, w).permute(0, 2, 3, 1)
-        return self.out_proj(self.out_norm(y) * F.silu(z))
+        u, z = self.in_proj(x).chunk(2, dim=-1)
+        u = self.conv(u.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last))
+        u = F.silu(u).permute(0, 2, 3, 1).reshape(3, n3 // 3, h * w, self.d_inner)  # (3, B, L, 2C)
+        reads, slots = self.scan_orders(h, w, x.device)
+        y = deserialise(self.scan_both_directions(u, reads), slots)  # (3, B, L, 2C)
+        return self.out_proj(self.out_norm(y.reshape(n3, h, w, self.d_inner)) * F.silu(z))
 
-    def scan_both_directions(self, seqs: Tensor) -> Tensor:
-        """(N, 2C, L) sequences -> (N, 2C, L): forward scan + the reversed scan flipped back, one scan call."""
-        xs = torch.stack([seqs, seqs.flip(-1)], dim=1)  # (N, K, d, L)
-        n, k, d, length = xs.shape
-        x_dbl = torch.einsum("nkdl,kcd->nkcl", xs, self.x_proj_weight)
-        dt, b_t, c_t = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=2)
-        delta = torch.einsum("nkrl,kdr->nkdl", dt, self.dt_proj_weight)
-        out = selective_scan(xs.reshape(n, k * d, length), delta.reshape(n, k * d, length),
-                             -torch.exp(self.A_log.float()), b_t.contiguous(), c_t.contiguous(), self.D.float(),
+    def scan_both_directions(self, u: Tensor, reads: Tensor) -> Tensor:
+        """u (3, B, L, 2C) channel-last bands -> (3, B, 2, 2C, L): each band read in its order forwards and
+        backwards (``reads``), one selective scan call; the projections are computed per position before the
+        sequences are gathered, so only u, the step and B, C are reordered (one gather each)."""
+        g, b, length, d = u.shape
+        k, n = DIRECTIONS, self.d_state
+        proj = F.linear(u, self.x_proj_weight.reshape(-1, d)).unflatten(-1, (k, -1))  # (3, B, L, K, r + 2N)
+        dt, b_t, c_t = torch.split(proj, [self.dt_rank, n, n], dim=-1)
+        delta = torch.einsum("gblkr,kdr->gblkd", dt, self.dt_proj_weight)
+        b_t, c_t = (serialise(m, reads, steps_last=False).reshape(g * b, k, length, n).transpose(2, 3)
+                    for m in (b_t, c_t))
+        out = selective_scan(serialise(u, reads).reshape(g * b, k * d, length),
+                             serialise(delta, reads).reshape(g * b, k * d, length),
+                             -torch.exp(self.A_log.float()), b_t, c_t, self.D.float(),
                              delta_bias=self.dt_proj_bias.reshape(-1).float(), delta_softplus=True,
-                             backend=self.scan_backend).reshape(n, k, d, length)
-        return out[:, 0] + out[:, 1].flip(-1)
+                             backend=self.scan_backend)
+        return out.view(g, b, k, d, length)
