@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from fsad.layers.scan_orders import SCANS, inverse
 from fsad.layers.selective_scan import selective_scan
-from fsad.methods.wave_mambaad.hfss import DirectionalScan
+from fsad.methods.wave_mambaad.hfss import DirectionalScan, band_scans
 
 
 def reference(module: DirectionalScan, x: torch.Tensor) -> torch.Tensor:
@@ -70,7 +70,26 @@ def test_gradients_in_float64():
     assert torch.autograd.gradcheck(module, (x,))
 
 
-@pytest.mark.parametrize("kwargs, match", [({"decode": "both"}, "hfss_decode"), ({"scans": ("raster",)}, "three")])
+@pytest.mark.parametrize("kwargs, match", [({"decode": "both"}, "hfss_decode"), ({"scans": ("spiral",)}, "names of")])
 def test_bad_options_are_named(kwargs: dict, match: str):
     with pytest.raises(ValueError, match=match):
         DirectionalScan(8, **kwargs)
+
+
+def test_the_hfss_scan_option():
+    assert band_scans("directional") == ("raster", "column_major", "diagonal")
+    assert band_scans("hilbert") == ("hilbert",) * 3
+    assert band_scans(["raster", "column_major", "raster"]) == ("raster", "column_major", "raster")
+    for bad in ("spiral", ["raster"], ["raster", "raster", "spiral"]):
+        with pytest.raises(ValueError, match="hfss_scan="):
+            band_scans(bad)
+
+
+def test_one_band_is_scanned_as_the_first_of_three():
+    """The spatial-LFSS ablation scans one band with the same module: a G = 1 stack equals the first group of G = 3."""
+    torch.manual_seed(4)
+    three = DirectionalScan(8, d_state=4, scans=("raster", "column_major", "diagonal"), scan_backend="chunked")
+    one = DirectionalScan(8, d_state=4, scans=("raster",), scan_backend="chunked")
+    one.load_state_dict(three.state_dict())
+    x = torch.randn(6, 4, 4, 8)
+    torch.testing.assert_close(one(x[:2]), three(x)[:2])

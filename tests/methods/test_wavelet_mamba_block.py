@@ -69,8 +69,20 @@ def test_table3_ablation_files_compose_and_build(tmp_path):
     from tests.pipeline.helpers import compose_cfg
 
     rows = sorted(p.stem for p in (PROJECT_ROOT / "conf" / "ablation" / "wave_mambaad").glob("*.yaml"))
-    assert rows == ["dse_to_mlp", "full", "hfss_horizontal", "hfss_vertical", "no_hfss", "no_lfss"]
+    assert rows == ["dse_to_mlp", "full", "hfss_horizontal", "hfss_no_diagonal", "hfss_vertical", "lfss_spatial", "no_hfss",
+                    "no_lfss"]
     for row in rows:
         cfg = compose_cfg("train", ["experiment=wave_mambaad/synthetic_images", f"ablation=wave_mambaad/{row}",
                                     "data.crop_size=64", "model.decoder.depths=[1,1,1,1]"], tmp_path)
         instantiate(cfg.model.decoder)
+
+
+def test_spatial_lfss_scans_the_ll_band_over_its_positions():
+    torch.manual_seed(5)
+    block = WaveletMamba(channels=8, size=4, groups=2, d_state=4, lfss_scan="spatial", scan_backend="chunked").eval()
+    x = torch.randn(2, 4, 4, 8)
+    bands = haar_dwt(block.norm(x), channels_last=True)
+    high = block.hfss(bands[1:].flatten(0, 1)).unflatten(0, (3, -1))
+    expected = haar_idwt(torch.cat([block.lfss(bands[0])[None], high]), channels_last=True)
+    torch.testing.assert_close(block.wavelet_branch(x), expected)
+    assert block.lfss.scans == ("raster",)

@@ -15,7 +15,7 @@ def test_counts_of_a_linear_a_convolution_and_a_training_step():
     assert multiply_adds(conv, torch.zeros(1, 2, 6, 6)) == 36 * 4 * 2 * 9  # per output pixel and channel: 2 x 9
     x = torch.zeros(2, 2, 6, 6, requires_grad=True)
     forward = 2 * 36 * 4 * 2 * 9
-    assert multiply_adds(lambda: conv(x).sum().backward()) == 3 * forward  # + input and weight gradients
+    assert multiply_adds(lambda: conv(x).sum().backward()) == 3 * forward  # + input and weight gradients (dense)
     conv.weight.requires_grad_(False)
     assert parameter_count(conv, trainable_only=True) == 0
     with torch.no_grad():

@@ -25,10 +25,11 @@ def parameter_count(module: nn.Module, trainable_only: bool = False) -> int:
 
 
 def multiply_adds(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
-    """Multiply-adds of one call ``fn(*args, **kwargs)`` under the convention above: a module or any function of
-    modules; a training step (forward, ``backward()``) counts its backward products too. Count a part of a model
-    by calling that part (e.g. ``model.encoder`` on the image, ``model.decoder`` on the embedding); wrap the call
-    in ``torch.no_grad()`` for inference."""
+    """Multiply-adds of one call ``fn(*args, **kwargs)`` under the convention above (a module or any function of
+    modules; wrap it in ``torch.no_grad()``). Count a part of a model by calling that part (e.g. ``model.encoder``
+    on the image, ``model.decoder`` on the embedding). A backward pass inside ``fn`` is counted too, but PyTorch's
+    counter counts the backward of a grouped (depthwise) convolution as a dense one: count a training step as
+    the forward plus twice the forward of the trained parts instead."""
     counter = FlopCounterMode(display=False)
     with counter:
         fn(*args, **kwargs)

@@ -11,6 +11,7 @@ directions as channel groups with their own B, C, A, D and step bias).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -25,8 +26,23 @@ CODE_SCANS = ("raster", "column_major", "diagonal")  # HL, LH, HH
 DIRECTIONS = 2  # forward and reversed
 
 
+def band_scans(hfss_scan: str | Sequence[str]) -> tuple[str, str, str]:
+    """The scans of HL, LH and HH for the option ``hfss_scan``: ``directional`` (the paper's DSS, the released
+    code's orders), the name of one scan of :data:`fsad.layers.scan_orders.SCANS` for all three bands (the
+    supplementary's scan-type study: raster, z_order, zigzag, hilbert), or three names."""
+    if isinstance(hfss_scan, str):
+        scans = CODE_SCANS if hfss_scan == "directional" else (hfss_scan,) * 3
+    else:
+        scans = tuple(hfss_scan)
+    if len(scans) != 3 or any(s not in SCANS for s in scans):
+        raise ValueError(f"hfss_scan={hfss_scan!r}: expected 'directional', one of {', '.join(SCANS)}, or three of "
+                         "them (HL, LH, HH)")
+    return scans
+
+
 class DirectionalScan(nn.Module):
-    """(3B, h, w, C) -> (3B, h, w, C).
+    """(GB, h, w, C) -> (GB, h, w, C): G groups of B maps (the three high bands; one band for the spatial LFSS
+    ablation), group g read in ``scans[g]``.
 
     ``x, z = in_proj(input)`` (C -> 2 x 2C); ``x = SiLU(depthwise 3x3 conv(x))``; each band's x serialised in its
     scan order, scanned forwards and backwards (d_inner 2C, state N, dt rank ceil(C / 16), softplus step with the
@@ -35,18 +51,18 @@ class DirectionalScan(nn.Module):
     restores each band's layout; then LayerNorm(2C), times SiLU(z), out_proj (2C -> C).
 
     Args:
-        d_model: C. d_state: N. scans: the scan of HL, LH and HH (names of :data:`fsad.layers.scan_orders.SCANS`;
-            the paper's HFSS ablations read every band horizontally, vertically, ...). decode: ``code`` or
-            ``paper``. scan_backend: of :func:`~fsad.layers.selective_scan.selective_scan`.
+        d_model: C. d_state: N. scans: the scan of each group, for HFSS of HL, LH and HH (names of
+            :data:`fsad.layers.scan_orders.SCANS`; see :func:`band_scans`). decode: ``code`` or ``paper``.
+            scan_backend: of :func:`~fsad.layers.selective_scan.selective_scan`.
     """
 
-    def __init__(self, d_model: int, d_state: int = 16, scans: tuple[str, str, str] = CODE_SCANS,
+    def __init__(self, d_model: int, d_state: int = 16, scans: Sequence[str] = CODE_SCANS,
                  decode: str = "code", scan_backend: str = "auto"):
         super().__init__()
         if decode not in DECODES:
             raise ValueError(f"hfss_decode={decode!r}: expected one of {', '.join(DECODES)}")
-        if len(scans) != 3 or any(s not in SCANS for s in scans):
-            raise ValueError(f"hfss scans {list(scans)}: expected three of {', '.join(SCANS)} (HL, LH, HH)")
+        if not scans or any(s not in SCANS for s in scans):
+            raise ValueError(f"scans {list(scans)}: expected names of {', '.join(SCANS)}, one per band")
         d_inner = 2 * d_model
         self.d_inner, self.d_state, self.dt_rank = d_inner, d_state, math.ceil(d_model / 16)
         self.scans, self.decode, self.scan_backend = tuple(scans), decode, scan_backend
@@ -75,35 +91,36 @@ class DirectionalScan(nn.Module):
                 self.dt_proj_bias[k].copy_(dt_proj.bias)
 
     def scan_orders(self, h: int, w: int, device: torch.device) -> tuple[Tensor, Tensor]:
-        """(reads, slots), each (3, 2, h * w): the positions each band's forward and reversed scans read, and
+        """(reads, slots), each (G, 2, h * w): the positions each band's forward and reversed scans read, and
         where their outputs go (the same positions for ``decode="paper"``; the visit order as it is, the
         reversed scan flipped back, for ``"code"``)."""
         key = (h, w, device)
         if key not in self._orders:
             reads = torch.stack([torch.stack([o, o.flip(0)]) for o in (SCANS[s](h, w) for s in self.scans)])
             steps = torch.arange(h * w)
-            slots = reads if self.decode == "paper" else torch.stack([steps, steps.flip(0)]).expand(3, 2, h * w)
+            slots = reads if self.decode == "paper" else torch.stack([steps, steps.flip(0)]).expand_as(reads)
             self._orders[key] = (reads.to(device), slots.contiguous().to(device))
         return self._orders[key]
 
     def forward(self, x: Tensor) -> Tensor:
-        n3, h, w, _ = x.shape
-        if n3 % 3:
-            raise ValueError(f"HFSS expects the HL, LH and HH bands stacked on the batch axis (3B maps), got {n3}")
+        n, h, w, _ = x.shape
+        groups = len(self.scans)
+        if n % groups:
+            raise ValueError(f"expected {groups} bands stacked on the batch axis ({groups}B maps), got {n}")
         u, z = self.in_proj(x).chunk(2, dim=-1)
         u = self.conv(u.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last))
-        u = F.silu(u).permute(0, 2, 3, 1).reshape(3, n3 // 3, h * w, self.d_inner)  # (3, B, L, 2C)
+        u = F.silu(u).permute(0, 2, 3, 1).reshape(groups, n // groups, h * w, self.d_inner)  # (G, B, L, 2C)
         reads, slots = self.scan_orders(h, w, x.device)
-        y = deserialise(self.scan_both_directions(u, reads), slots)  # (3, B, L, 2C)
-        return self.out_proj(self.out_norm(y.reshape(n3, h, w, self.d_inner)) * F.silu(z))
+        y = deserialise(self.scan_both_directions(u, reads), slots)  # (G, B, L, 2C)
+        return self.out_proj(self.out_norm(y.reshape(n, h, w, self.d_inner)) * F.silu(z))
 
     def scan_both_directions(self, u: Tensor, reads: Tensor) -> Tensor:
-        """u (3, B, L, 2C) channel-last bands -> (3, B, 2, 2C, L): each band read in its order forwards and
+        """u (G, B, L, 2C) channel-last bands -> (G, B, 2, 2C, L): each band read in its order forwards and
         backwards (``reads``), one selective scan call; the projections are computed per position before the
         sequences are gathered, so only u, the step and B, C are reordered (one gather each)."""
         g, b, length, d = u.shape
         k, n = DIRECTIONS, self.d_state
-        proj = F.linear(u, self.x_proj_weight.reshape(-1, d)).unflatten(-1, (k, -1))  # (3, B, L, K, r + 2N)
+        proj = F.linear(u, self.x_proj_weight.reshape(-1, d)).unflatten(-1, (k, -1))  # (G, B, L, K, r + 2N)
         dt, b_t, c_t = torch.split(proj, [self.dt_rank, n, n], dim=-1)
         delta = torch.einsum("gblkr,kdr->gblkd", dt, self.dt_proj_weight)
         b_t, c_t = (serialise(m, reads, steps_last=False).reshape(g * b, k, length, n).transpose(2, 3)

@@ -1,0 +1,158 @@
+"""Speed of the image methods against this machine's own limit: achieved FLOP/s as a fraction of its dense
+float32 matrix-multiply rate, measured in the same run.
+
+Setting: batch 16, 256 x 256 images, ``--threads`` intra-op threads (2 by default), the models as their config
+files build them (``model=<name>``: the ResNet-34 teacher to layer3, the bottleneck and the decoder; random
+weights: speed does not depend on them). For each (model, scan backend), one fresh child process:
+  training step  teacher forward + bottleneck + decoder + loss + backward + AdamW step (ADer's setting);
+  inference      the anomaly maps of a batch, smoothed (sigma 4) as the scoring does.
+One warm-up call, then ``--repeats`` timed calls; wall seconds per call (mean). ``peak MB``: the child's peak
+resident memory (``VmHWM``), i.e. the whole process including the model, the batch and the training state.
+
+FLOPs: 2 x the multiply-adds counted by ``fsad.utils.complexity`` (convolutions, linear layers, matrix products;
+not the element-wise work nor the scans, as ADer's table) of one image, times the batch; the training step counts
+the backward of the trained parts as twice their forward (gradients of inputs and of weights; the frozen teacher
+has none). PyTorch's counter is not used on the backward itself: it counts a grouped convolution's backward as a
+dense one. The matmul rate: the median of 5 products of two
+4096 x 4096 float32 matrices with the same threads, measured before and after the models (both printed; the
+fraction uses their mean). ``max |d maps|``: the largest difference of the inference maps from the first backend
+of the same model (same weights, same batch).
+
+Usage: ``python benchmarks/bench_image_models.py [--models wave_mambaad mambaad rd4ad]
+[--backends native chunked sequential] [--batch 16] [--size 256] [--repeats 2] [--threads 2]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from memory import rss_mb
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def matmul_rate(threads: int, size: int = 4096) -> float:
+    """Dense float32 GFLOP/s of ``torch.matmul`` on two size x size matrices (median of 5 after a warm-up)."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.matmul(a, b)
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        times.append(time.perf_counter() - start)
+    return 2 * size ** 3 / statistics.median(times) / 1e9
+
+
+def build(name: str, backend: str, size: int) -> torch.nn.Module:
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    overrides = [f"model={name}", f"data.image_size={size}", f"data.crop_size={size}", "data=synthetic_images"]
+    if name != "rd4ad":
+        overrides.append(f"model.decoder.scan_backend={backend}")
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+    torch.manual_seed(0)
+    return instantiate(cfg.model, lr_drop_at=None)
+
+
+def child(name: str, backend: str, maps_file: str, args: argparse.Namespace) -> dict:
+    from fsad.utils.complexity import multiply_adds
+
+    torch.set_num_threads(args.threads)
+    logging.getLogger("fsad.layers.resnet").setLevel(logging.ERROR)  # the random-teacher warning
+    model = build(name, backend, args.size)
+    optimiser = model.configure_optimizers()["optimizer"]
+    images = torch.randn(args.batch, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
+    one = images[:1]
+
+    def train_step(x: torch.Tensor) -> None:
+        optimiser.zero_grad(set_to_none=True)
+        model.training_loss(x)["loss"].backward()
+
+    model.eval()
+    with torch.no_grad():
+        infer_macs = multiply_adds(model.anomaly_maps, one) * args.batch
+        teacher_macs = multiply_adds(model.encoder, one) * args.batch
+    train_macs = teacher_macs + 3 * (infer_macs - teacher_macs)  # backward: input and weight gradients
+    model.train()
+
+    def timed(step) -> float:
+        step()
+        start = time.perf_counter()
+        for _ in range(args.repeats):
+            step()
+        return (time.perf_counter() - start) / args.repeats
+
+    train_s = timed(lambda: (train_step(images), optimiser.step()))
+    model.eval()
+    maps: list[torch.Tensor] = []
+    infer_s = timed(lambda: maps.append(model.maps_at(images, (args.size, args.size))))
+    torch.save(maps[-1], maps_file)
+    return {"train_s": train_s, "infer_s": infer_s, "train_flop": 2 * train_macs, "infer_flop": 2 * infer_macs,
+            "peak_mb": rss_mb(), "trained_params": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["wave_mambaad", "mambaad", "rd4ad"])
+    parser.add_argument("--backends", nargs="+", default=["native", "chunked", "sequential"])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--child", nargs=3, metavar=("MODEL", "BACKEND", "MAPS_FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(*args.child, args=args)))
+        return
+    before = matmul_rate(args.threads)
+    print(f"batch {args.batch}, {args.size} x {args.size}, {args.threads} threads; matmul rate {before:.1f} GFLOP/s")
+    header = (f"{'model':13s} {'backend':10s} {'train s':>8s} {'GFLOP/s':>8s} {'% mm':>5s} | {'infer s':>8s} "
+              f"{'img/s':>6s} {'GFLOP/s':>8s} {'% mm':>5s} | {'peak MB':>8s} {'max |d maps|':>12s}")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models:
+            first = None
+            for backend in (["-"] if name == "rd4ad" else args.backends):
+                maps_file = str(Path(tmp) / f"{name}_{backend}.pt")
+                cmd = [sys.executable, __file__, "--child", name, backend, maps_file, "--batch", str(args.batch),
+                       "--size", str(args.size), "--repeats", str(args.repeats), "--threads", str(args.threads)]
+                done = subprocess.run(cmd, capture_output=True, text=True)
+                if done.returncode:
+                    rows.append((name, backend, None, done.stderr.strip().splitlines()[-1:]))
+                    continue
+                result = json.loads(done.stdout.strip().splitlines()[-1])
+                maps = torch.load(maps_file)
+                first = maps if first is None else first
+                result["max_diff"] = float((maps - first).abs().max())
+                rows.append((name, backend, result, None))
+    after = matmul_rate(args.threads)
+    rate = (before + after) / 2
+    print(f"matmul rate after the models {after:.1f} GFLOP/s; fractions below use {rate:.1f}\n")
+    print(header)
+    for name, backend, r, error in rows:
+        if r is None:
+            print(f"{name:13s} {backend:10s} failed: {' '.join(error)}")
+            continue
+        train_rate, infer_rate = r["train_flop"] / r["train_s"] / 1e9, r["infer_flop"] / r["infer_s"] / 1e9
+        print(f"{name:13s} {backend:10s} {r['train_s']:8.2f} {train_rate:8.1f} {100 * train_rate / rate:5.1f} | "
+              f"{r['infer_s']:8.2f} {args.batch / r['infer_s']:6.2f} {infer_rate:8.1f} {100 * infer_rate / rate:5.1f} |"
+              f" {r['peak_mb']:8.0f} {r['max_diff']:12.2e}")
+    print("\nFLOP per training step / inference batch (G): " + ", ".join(
+        f"{name} {r['train_flop'] / 1e9:.0f} / {r['infer_flop'] / 1e9:.0f}" for name, backend, r, _ in rows
+        if r is not None and backend in ("native", "-")))
+
+
+if __name__ == "__main__":
+    main()
