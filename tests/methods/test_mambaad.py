@@ -76,7 +76,7 @@ def _reference_scan(m: HybridScan, u: torch.Tensor) -> torch.Tensor:
                            delta_softplus=True, backend="sequential")
         y = y.flip(-1) if k >= half else y
         total = total + undo[k % half](y[..., inverse(curve)].reshape(b, d, h, w))
-    return total.flatten(2)
+    return total.flatten(2).transpose(1, 2)  # (B, L, d) as HybridScan.scan_directions
 
 
 @pytest.mark.parametrize("directions", [2, 4, 8])
@@ -84,7 +84,7 @@ def test_one_batched_scan_equals_the_direction_by_direction_reference(directions
     torch.manual_seed(1)
     m = HybridScan(4, 4, d_state=3, directions=directions, scan_backend="chunked").double()
     u = torch.randn(2, 8, 4, 4, dtype=torch.float64)
-    torch.testing.assert_close(m.scan_directions(u.flatten(2), 4, 4), _reference_scan(m, u))
+    torch.testing.assert_close(m.scan_directions(u.flatten(2).transpose(1, 2), 4, 4), _reference_scan(m, u))
 
 
 def test_hss_block_is_the_residual_of_the_mixer_and_its_parameters_are_the_codes():
@@ -105,7 +105,7 @@ def test_a_map_of_another_size_gets_its_orders_on_the_fly():
     torch.manual_seed(3)
     m = HybridScan(4, 4, d_state=2, scan_backend="chunked").double()
     u = torch.randn(1, 8, 2, 2, dtype=torch.float64)
-    torch.testing.assert_close(m.scan_directions(u.flatten(2), 2, 2), _reference_scan(m, u))
+    torch.testing.assert_close(m.scan_directions(u.flatten(2).transpose(1, 2), 2, 2), _reference_scan(m, u))
 
 
 def test_lss_fuses_the_hss_chain_and_the_two_depthwise_branches():

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from fsad.layers.dropout import drop_path as _drop_path
 from fsad.layers.mamba import init_dt_projection, resolve_dt_rank, s4d_real_a_log
-from fsad.layers.scan_orders import SCANS, inverse
+from fsad.layers.scan_orders import SCANS, deserialise, inverse, serialise
 from fsad.layers.selective_scan import selective_scan
 
 DIRECTIONS = (2, 4, 8)  # the code's num_direction: 1, 2 or 4 views of the map, each forwards and backwards
@@ -84,7 +84,6 @@ class HybridScan(nn.Module):
         self.out_norm = nn.LayerNorm(d_inner)
         self.out_proj = nn.Linear(d_inner, d_model, bias=False)
         self.register_buffer("orders", orders, persistent=False)
-        self.register_buffer("inverse_orders", torch.stack([inverse(o) for o in orders]), persistent=False)
         if index_parameters:
             curve = SCANS[scan](size, size)
             self.index_flat = nn.Parameter(curve.view(1, 1, -1), requires_grad=False)
@@ -106,31 +105,33 @@ class HybridScan(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         b, h, w, _ = x.shape
         u, z = self.in_proj(x).chunk(2, dim=-1)
-        u = F.silu(self.conv2d(u.permute(0, 3, 1, 2)))  # (B, E C, H, W)
-        y = self.scan_directions(u.flatten(2), h, w)  # (B, E C, L), the map's layout
-        y = y.transpose(1, 2).reshape(b, h, w, self.d_inner)
+        u = self.conv2d(u.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last))
+        u = F.silu(u).permute(0, 2, 3, 1).reshape(b, h * w, self.d_inner)  # (B, L, E C), row-major positions
+        y = self.scan_directions(u, h, w).reshape(b, h, w, self.d_inner)
         return self.out_proj(self.out_norm(y) * F.silu(z))
 
     def scan_directions(self, u: Tensor, h: int, w: int) -> Tensor:
-        """u (B, d, L) in row-major layout -> sum over the K directions of the scanned sequences, each put back in
-        row-major layout, (B, d, L). One selective-scan call over K d channels with B, C grouped per direction."""
-        if (h, w) == (self.size, self.size):
-            orders, inverses = self.orders, self.inverse_orders
-        else:
-            orders = direction_orders(h, w, self.scan, self.directions).to(u.device)
-            inverses = torch.stack([inverse(o) for o in orders])
-        b, d, length = u.shape
-        k = self.directions
-        shape = (b, k, d, length)
-        xs = u.unsqueeze(1).expand(shape).gather(3, orders[None, :, None, :].expand(shape))  # (B, K, d, L)
-        x_dbl = torch.matmul(self.x_proj_weight, xs)  # (B, K, R + 2N, L)
-        dt, b_t, c_t = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=2)
-        delta = torch.matmul(self.dt_proj_weight, dt)  # (B, K, d, L)
-        out = selective_scan(xs.view(b, k * d, length), delta.reshape(b, k * d, length),
-                             -torch.exp(_float(self.A_log)), b_t.contiguous(), c_t.contiguous(), _float(self.D),
+        """u (B, L, d) channel-last, positions row-major -> (B, L, d): the K directions' scans, each output put back
+        at the positions it read, summed. The projections are computed per position before the sequences are
+        gathered (:func:`~fsad.layers.scan_orders.serialise`), so only u, the step and B, C are reordered; one
+        selective-scan call over K d channels with B, C grouped per direction."""
+        orders = self.orders if (h, w) == (self.size, self.size) else \
+            direction_orders(h, w, self.scan, self.directions).to(u.device)
+        orders = orders.unsqueeze(0)  # (1, K, L): one group of maps
+        b, length, d = u.shape
+        k, n = self.directions, self.d_state
+        u = u.unsqueeze(0)  # (1, B, L, d)
+        proj = F.linear(u, self.x_proj_weight.reshape(-1, d)).unflatten(-1, (k, -1))  # (1, B, L, K, R + 2N)
+        dt, b_t, c_t = torch.split(proj, [self.dt_rank, n, n], dim=-1)
+        delta = torch.einsum("gblkr,kdr->gblkd", dt, self.dt_proj_weight)  # (1, B, L, K, d)
+        b_t, c_t = (serialise(m, orders, steps_last=False).reshape(b, k, length, n).transpose(2, 3)
+                    for m in (b_t, c_t))
+        out = selective_scan(serialise(u, orders).reshape(b, k * d, length),
+                             serialise(delta, orders).reshape(b, k * d, length),
+                             -torch.exp(_float(self.A_log)), b_t, c_t, _float(self.D),
                              delta_bias=_float(self.dt_proj_bias).reshape(-1), delta_softplus=True,
-                             backend=self.scan_backend).view(b, k, d, length)
-        return out.gather(3, inverses[None, :, None, :].expand(shape)).sum(dim=1)
+                             backend=self.scan_backend)
+        return deserialise(out.view(1, b, k, d, length), orders).squeeze(0)
 
 
 class HSSBlock(nn.Module):
