@@ -112,23 +112,21 @@ class HybridScan(nn.Module):
 
     def scan_directions(self, u: Tensor, h: int, w: int) -> Tensor:
         """u (B, L, d) channel-last, positions row-major -> (B, L, d): the K directions' scans, each output put back
-        at the positions it read, summed. The projections are computed per position before the sequences are
-        gathered (:func:`~fsad.layers.scan_orders.serialise`), so only u, the step and B, C are reordered; one
-        selective-scan call over K d channels with B, C grouped per direction."""
+        at the positions it read, summed. u is read once in the K orders (:func:`~fsad.layers.scan_orders.serialise`,
+        straight into the scan's (B, K, d, L) layout); the projections act on the read sequences (the same work as
+        per position, and no further gathers of the step, B or C); one selective-scan call over K d channels with
+        B, C grouped per direction; :func:`~fsad.layers.scan_orders.deserialise` puts the outputs back and sums."""
         orders = self.orders if (h, w) == (self.size, self.size) else \
             direction_orders(h, w, self.scan, self.directions).to(u.device)
         orders = orders.unsqueeze(0)  # (1, K, L): one group of maps
         b, length, d = u.shape
-        k, n = self.directions, self.d_state
-        u = u.unsqueeze(0)  # (1, B, L, d)
-        proj = F.linear(u, self.x_proj_weight.reshape(-1, d)).unflatten(-1, (k, -1))  # (1, B, L, K, R + 2N)
-        dt, b_t, c_t = torch.split(proj, [self.dt_rank, n, n], dim=-1)
-        delta = torch.einsum("gblkr,kdr->gblkd", dt, self.dt_proj_weight)  # (1, B, L, K, d)
-        b_t, c_t = (serialise(m, orders, steps_last=False).reshape(b, k, length, n).transpose(2, 3)
-                    for m in (b_t, c_t))
-        out = selective_scan(serialise(u, orders).reshape(b, k * d, length),
-                             serialise(delta, orders).reshape(b, k * d, length),
-                             -torch.exp(_float(self.A_log)), b_t, c_t, _float(self.D),
+        k = self.directions
+        xs = serialise(u.unsqueeze(0), orders).squeeze(0)  # (B, K, d, L)
+        x_dbl = torch.matmul(self.x_proj_weight, xs)  # (B, K, R + 2N, L)
+        dt, b_t, c_t = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=2)
+        delta = torch.matmul(self.dt_proj_weight, dt)  # (B, K, d, L)
+        out = selective_scan(xs.view(b, k * d, length), delta.view(b, k * d, length),
+                             -torch.exp(_float(self.A_log)), b_t.contiguous(), c_t.contiguous(), _float(self.D),
                              delta_bias=_float(self.dt_proj_bias).reshape(-1), delta_softplus=True,
                              backend=self.scan_backend)
         return deserialise(out.view(1, b, k, d, length), orders).squeeze(0)
