@@ -76,7 +76,19 @@ def test_parameters_and_multiply_adds_of_the_depth_study(depths, paper_params, p
     assert parameter_count(model) == params and abs(params / 1e6 - paper_params) < 0.6
 
 
-@pytest.mark.parametrize("kwargs, match", [({"image_size": 96}, "multiple of 64"), ({"depths": (1, 2, 2)}, "4 stages")])
+def test_wm_to_hss_puts_mambaads_block_in_every_module():
+    from fsad.methods.mambaad.hss import HSSBlock
+
+    torch.manual_seed(0)
+    decoder = WaveMambaDecoder(image_size=64, depths=(1, 2, 2, 2), module="hss", scan_backend="chunked").eval()
+    assert [sum(isinstance(m, HSSBlock) for m in stage) for stage in decoder.stages] == [1, 4, 4, 4]
+    assert not any(isinstance(m, WaveletMamba) for m in decoder.modules())
+    with torch.no_grad():
+        outputs = decoder(torch.randn(1, 512, 2, 2))
+    assert [tuple(o.shape) for o in outputs] == [(1, 64, 16, 16), (1, 128, 8, 8), (1, 256, 4, 4)]
+
+
+@pytest.mark.parametrize("kwargs, match", [({"module": "vss"}, "module="), ({"image_size": 96}, "multiple of 64"), ({"depths": (1, 2, 2)}, "4 stages")])
 def test_bad_settings_are_named(kwargs: dict, match: str):
     with pytest.raises(ValueError, match=match):
         WaveMambaDecoder(**kwargs)

@@ -70,7 +70,7 @@ def test_table3_ablation_files_compose_and_build(tmp_path):
 
     rows = sorted(p.stem for p in (PROJECT_ROOT / "conf" / "ablation" / "wave_mambaad").glob("*.yaml"))
     assert rows == ["dse_to_mlp", "full", "hfss_horizontal", "hfss_no_diagonal", "hfss_vertical", "lfss_spatial", "no_hfss",
-                    "no_lfss"]
+                    "no_lfss", "wm_to_hss"]
     for row in rows:
         cfg = compose_cfg("train", ["experiment=wave_mambaad/synthetic_images", f"ablation=wave_mambaad/{row}",
                                     "data.crop_size=64", "model.decoder.depths=[1,1,1,1]"], tmp_path)

@@ -9,7 +9,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from fsad.methods.mambaad.hss import HSSBlock
 from fsad.methods.wave_mambaad.block import WaveletMamba
+
+MODULES = ("wavelet_mamba", "hss")
 
 
 class PatchExpand(nn.Module):
@@ -41,7 +44,9 @@ class WaveMambaDecoder(nn.Module):
     ``nn.Linear`` truncated-normal (std 0.02) with zero bias (so the channel scans' step biases start at 0),
     LayerNorms (1, 0), convolutions N(0, sqrt(2 / fan_out)) with zero bias; HFSS's stacked scan parameters keep
     Mamba's initialisation. ``use_lfss``, ``use_hfss``, ``enhancement``, ``hfss_scan``, ``lfss_scan``: the Table 3
-    ablations and the scan-type study (:class:`~fsad.methods.wave_mambaad.block.WaveletMamba`). ``depths`` lists
+    ablations and the scan-type study (:class:`~fsad.methods.wave_mambaad.block.WaveletMamba`). ``module="hss"``:
+    the row "WM -> HSS", MambaAD's HSS block (:class:`~fsad.methods.mambaad.hss.HSSBlock`, Hilbert scans in 8
+    directions) in place of every Wavelet-Mamba module, same nesting (``image_size / 32`` a power of two). ``depths`` lists
     the stages deep to shallow, as the supplementary's depth study (its [1, 1, 1, 2] adds modules to the 64-channel
     stage: 17.5 M parameters, 6.1 G multiply-adds, reproduced).
     """
@@ -50,7 +55,8 @@ class WaveMambaDecoder(nn.Module):
                  dims: Sequence[int] = (512, 256, 128, 64), lfss_groups: Sequence[int] = (16, 8, 4, 2),
                  drop_path_rate: float = 0.2, d_state: int = 16, hfss_scan: str | Sequence[str] = "directional",
                  hfss_decode: str = "code", unused_conv: bool = True, scan_backend: str = "auto",
-                 use_lfss: bool = True, use_hfss: bool = True, enhancement: str = "dse", lfss_scan: str = "channel"):
+                 use_lfss: bool = True, use_hfss: bool = True, enhancement: str = "dse", lfss_scan: str = "channel",
+                 module: str = "wavelet_mamba"):
         super().__init__()
         if image_size % 64:
             raise ValueError(f"image_size {image_size}: expected a multiple of 64 (the deepest wavelet band is "
@@ -58,6 +64,8 @@ class WaveMambaDecoder(nn.Module):
         if not (len(depths) == len(dims) == len(lfss_groups) == 4) or min(depths) < 1:
             raise ValueError(f"depths {list(depths)}, dims {list(dims)}, lfss_groups {list(lfss_groups)}: expected 4 "
                              "stages, depths >= 1")
+        if module not in MODULES:
+            raise ValueError(f"module={module!r}: expected one of {', '.join(MODULES)}")
         rates = torch.linspace(0, drop_path_rate, sum(depths)).flip(0).tolist()
         size, k = image_size // 32, 0
         self.stages = nn.ModuleList()
@@ -68,7 +76,8 @@ class WaveMambaDecoder(nn.Module):
             for _ in range(depth):
                 modules += [WaveletMamba(dim, size, group, rates[k], d_state, hfss_scan, hfss_decode,
                                          unused_conv, scan_backend, use_lfss, use_hfss, enhancement, lfss_scan)
-                            for _ in range(depth)]
+                            if module == "wavelet_mamba" else
+                            HSSBlock(dim, size, rates[k], d_state, scan_backend) for _ in range(depth)]
                 k += 1
             self.stages.append(nn.Sequential(*modules))
         self.apply(_init_like_the_code)
