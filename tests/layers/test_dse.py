@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from fsad.layers.dse import DynamicSpatialEnhancement, channel_shuffle
+from fsad.layers.dse import DynamicSpatialEnhancement, channel_shuffle, symmetric_gelu_gate
 
 
 def test_channel_shuffle_interleaves_the_groups():
@@ -26,3 +26,9 @@ def test_gating_is_symmetric_and_the_size_is_the_codes():
     expected = F.conv2d(a * F.gelu(b) + b * F.gelu(a), dse.project_out.weight)
     torch.testing.assert_close(dse(x.permute(0, 2, 3, 1)), expected.permute(0, 2, 3, 1))  # channel-last
     assert torch.autograd.gradcheck(dse, (x[:1, :, :3, :3].permute(0, 2, 3, 1).clone().requires_grad_(),))
+
+
+def test_the_fused_gate_equals_the_expression_and_its_gradients():
+    a, b = (torch.randn(2, 3, 5, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    torch.testing.assert_close(symmetric_gelu_gate(a, b), a * F.gelu(b) + b * F.gelu(a), rtol=0, atol=0)
+    assert torch.autograd.gradcheck(symmetric_gelu_gate, (a, b))

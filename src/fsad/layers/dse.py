@@ -17,6 +17,28 @@ def channel_shuffle(x: Tensor, groups: int) -> Tensor:
     return x.reshape(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
 
 
+class _SymmetricGeluGate(torch.autograd.Function):
+    """``a * GELU(b) + b * GELU(a)`` keeping only a and b for the backward (the GELUs are recomputed there):
+    a third of the activation memory of the unfused expression, which keeps both GELUs and both products' inputs."""
+
+    @staticmethod
+    def forward(ctx, a: Tensor, b: Tensor) -> Tensor:
+        ctx.save_for_backward(a, b)
+        return a * F.gelu(b) + b * F.gelu(a)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:
+        a, b = ctx.saved_tensors
+        grad_a = grad * F.gelu(b) + torch.ops.aten.gelu_backward(grad * b, a)
+        grad_b = grad * F.gelu(a) + torch.ops.aten.gelu_backward(grad * a, b)
+        return grad_a, grad_b
+
+
+def symmetric_gelu_gate(a: Tensor, b: Tensor) -> Tensor:
+    """DSE's gate ``a * GELU(b) + b * GELU(a)`` (exact GELU) for same-shaped a and b, differentiable."""
+    return _SymmetricGeluGate.apply(a, b)
+
+
 class DynamicSpatialEnhancement(nn.Module):
     """(B, H, W, C) channel-last -> (B, H, W, C): 1x1 conv to ``2 * hidden`` channels (hidden = int(expansion * C)),
     channel shuffle in 2 groups, 3x3 depthwise conv, split into (a, b), ``a * GELU(b) + b * GELU(a)`` (both from the
@@ -41,4 +63,4 @@ class DynamicSpatialEnhancement(nn.Module):
         y = F.linear(x, self.project_in.weight.flatten(1)[self.shuffled])  # (B, H, W, 2 hidden), shuffled
         y = self.depthwise(y.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
         a, b = y.chunk(2, dim=-1)
-        return F.linear(a * F.gelu(b) + b * F.gelu(a), self.project_out.weight.flatten(1))
+        return F.linear(symmetric_gelu_gate(a, b), self.project_out.weight.flatten(1))

@@ -116,17 +116,15 @@ class DirectionalScan(nn.Module):
 
     def scan_both_directions(self, u: Tensor, reads: Tensor) -> Tensor:
         """u (G, B, L, 2C) channel-last bands -> (G, B, 2, 2C, L): each band read in its order forwards and
-        backwards (``reads``), one selective scan call; the projections are computed per position before the
-        sequences are gathered, so only u, the step and B, C are reordered (one gather each)."""
+        backwards (``reads``: one gather), the projections of each direction as one batched matrix product on the
+        sequences, one selective scan call."""
         g, b, length, d = u.shape
-        k, n = DIRECTIONS, self.d_state
-        proj = F.linear(u, self.x_proj_weight.reshape(-1, d)).unflatten(-1, (k, -1))  # (G, B, L, K, r + 2N)
-        dt, b_t, c_t = torch.split(proj, [self.dt_rank, n, n], dim=-1)
-        delta = torch.einsum("gblkr,kdr->gblkd", dt, self.dt_proj_weight)
-        b_t, c_t = (serialise(m, reads, steps_last=False).reshape(g * b, k, length, n).transpose(2, 3)
-                    for m in (b_t, c_t))
-        out = selective_scan(serialise(u, reads).reshape(g * b, k * d, length),
-                             serialise(delta, reads).reshape(g * b, k * d, length),
+        k, n, r = DIRECTIONS, self.d_state, self.dt_rank
+        seqs = serialise(u, reads)  # (G, B, K, 2C, L)
+        x_dbl = torch.matmul(self.x_proj_weight, seqs)  # (G, B, K, r + 2N, L)
+        delta = torch.matmul(self.dt_proj_weight, x_dbl[..., :r, :])  # (G, B, K, 2C, L)
+        b_t, c_t = (x_dbl[..., r + i * n:r + (i + 1) * n, :].reshape(g * b, k, n, length) for i in range(2))
+        out = selective_scan(seqs.view(g * b, k * d, length), delta.view(g * b, k * d, length),
                              -torch.exp(self.A_log.float()), b_t, c_t, self.D.float(),
                              delta_bias=self.dt_proj_bias.reshape(-1).float(), delta_softplus=True,
                              backend=self.scan_backend)
