@@ -103,7 +103,8 @@ def test_weight_file_round_trip(tmp_path, trained_like, single_thread) -> None:
         teacher = TeacherEncoder(weights=str(path))
         loaded = teacher.backbone.state_dict()
         assert all(torch.equal(loaded[k], v) for k, v in state.items()), name
-        assert all(torch.equal(a, b) for a, b in zip(teacher(x), reference)), name
+        for a, b in zip(teacher(x), reference):  # channels-last convolutions: equal to float rounding
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * float(b.abs().max()), msg=name)
         assert teacher.describe() == {"encoder/pretrained": True, "encoder/weights": str(path.resolve()),
                                       "encoder/sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
         assert (teacher.pretrained, teacher.weights_file, teacher.weights_sha256) == tuple(teacher.describe().values())
