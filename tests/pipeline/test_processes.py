@@ -23,6 +23,7 @@ def run(script: str, args: list[str], timeout: int = 900, returncode: int = 0) -
     return proc
 
 
+@pytest.mark.slow  # two processes, about 35 s
 def test_ddp_cpu_trains_scores_every_window_once_in_one_folder(tmp_path: Path):
     train_dir = tmp_path / "train"
     run("train.py", TINY + ["trainer=ddp_cpu", f"hydra.run.dir={train_dir}"])
@@ -48,6 +49,7 @@ def test_ddp_cpu_trains_scores_every_window_once_in_one_folder(tmp_path: Path):
     assert metrics["ddp"]["data/n_test"] == 1200
 
 
+@pytest.mark.slow  # two processes, about 30 s
 def test_ddp_cpu_scores_every_image_once_as_one_process_does(tmp_path: Path):
     """Two scoring processes (the sampler pads 15 test images to 16, one image twice) give the maps, table and
     metrics of one process: no image lost, none counted twice (DDP training itself is covered above)."""
