@@ -18,7 +18,7 @@ def reference(module: DirectionalScan, x: torch.Tensor) -> torch.Tensor:
     n3, h, w, _ = x.shape
     b = n3 // 3
     u, z = module.in_proj(x).chunk(2, dim=-1)
-    u = F.silu(module.conv(u.permute(0, 3, 1, 2))).flatten(2)
+    u = F.silu(module.conv2d(u.permute(0, 3, 1, 2))).flatten(2)
     outputs = []
     for p, name in enumerate(module.scans):
         order = SCANS[name](h, w)

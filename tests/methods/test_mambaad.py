@@ -18,7 +18,7 @@ from fsad.methods.mambaad.decoder import MambaADDecoder, blocks_per_module
 from fsad.methods.mambaad.hss import HSSBlock, HybridScan, direction_orders
 from fsad.methods.mambaad.lss import LocalityEnhancedStateSpace
 from fsad.methods.wave_mambaad.block import WaveletMamba
-from fsad.methods.wave_mambaad.decoder import PatchExpand
+from fsad.layers.upsampling import PatchExpand
 
 # The released code's Hilbert table for a 4 x 4 map (``hilbert.decode(range(16), 2, 2)`` of numpy-hilbert-curve,
 # flattened as ``loc[0] + 4 * loc[1]``); fsad.layers.scan_orders.hilbert equals that package's table for sides 1-64.

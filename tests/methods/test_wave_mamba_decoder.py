@@ -9,7 +9,8 @@ from fsad.layers.half_fpn import HalfFPNBottleneck
 from fsad.layers.resnet import ResNet34Features
 from fsad.methods.reverse_distillation import ReverseDistillation
 from fsad.methods.wave_mambaad.block import WaveletMamba
-from fsad.methods.wave_mambaad.decoder import PatchExpand, WaveMambaDecoder
+from fsad.layers.upsampling import PatchExpand
+from fsad.methods.wave_mambaad.decoder import WaveMambaDecoder
 from fsad.utils.complexity import multiply_adds, parameter_count
 
 

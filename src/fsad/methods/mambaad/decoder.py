@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from fsad.layers.scan_orders import SCANS
+from fsad.layers.upsampling import PatchExpand, StagedDecoder, init_like_the_code
 from fsad.methods.mambaad.hss import DIRECTIONS
 from fsad.methods.mambaad.lss import LocalityEnhancedStateSpace
-from fsad.methods.wave_mambaad.decoder import PatchExpand, _init_like_the_code
 
 
 def blocks_per_module(depth: int) -> int:
@@ -26,13 +26,13 @@ def blocks_per_module(depth: int) -> int:
                      "blocks into LSS modules of 3, else of 2)")
 
 
-class MambaADDecoder(nn.Module):
+class MambaADDecoder(StagedDecoder):
     """Embedding (B, 512, s, s) -> student features ``[F1^ (B,64,8s,8s), F2^ (B,128,4s,4s), F3^ (B,256,2s,2s)]``
     with s = ``image_size / 32``.
 
     Stage i (dims 512, 256, 128, 64; maps s, 2s, 4s, 8s) holds ``depths[i]`` HSS blocks grouped into LSS modules
     (:func:`blocks_per_module`: [3, 4, 6, 3] gives 1 x 3, 2 x 2, 2 x 3 and 1 x 3 blocks); stages 2-4 start with a
-    :class:`~fsad.methods.wave_mambaad.decoder.PatchExpand`; the first stage's output is not a student feature.
+    :class:`~fsad.layers.upsampling.PatchExpand`; the first stage's output is not a student feature.
     Stochastic depth as the code: ``sum(depths)`` rates from ``drop_path_rate`` down to 0, stage i's slice starting
     at ``sum(depths[:i])``, its j-th LSS module taking the slice's j-th rate for all its blocks. Initialisation as
     the code, in its order: the convolutions when each LSS module is built, then every ``nn.Linear``
@@ -81,12 +81,4 @@ class MambaADDecoder(nn.Module):
             self.stages.append(nn.Sequential(*modules))
         for module in self.modules():
             if not isinstance(module, nn.Conv2d):  # the convolutions were set by their LSS module
-                _init_like_the_code(module)
-
-    def forward(self, embedding: Tensor) -> list[Tensor]:
-        x, outputs = embedding.permute(0, 2, 3, 1), []
-        for i, stage in enumerate(self.stages):
-            x = stage(x)
-            if i:
-                outputs.append(x.permute(0, 3, 1, 2))
-        return outputs[::-1]
+                init_like_the_code(module)

@@ -12,13 +12,11 @@ each output is put back in the map's layout and the directions are summed.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fsad.layers.dropout import drop_path as _drop_path
-from fsad.layers.mamba import init_dt_projection, resolve_dt_rank, s4d_real_a_log
-from fsad.layers.scan_orders import SCANS, deserialise, inverse, serialise
-from fsad.layers.selective_scan import selective_scan
+from fsad.layers.scan_orders import SCANS, deserialise, inverse
+from fsad.layers.ss2d import SelectiveScan2D
 
 DIRECTIONS = (2, 4, 8)  # the code's num_direction: 1, 2 or 4 views of the map, each forwards and backwards
 
@@ -44,14 +42,12 @@ def direction_orders(h: int, w: int, scan: str = "hilbert", directions: int = 8)
     return torch.stack(forward + [order.flip(0) for order in forward])
 
 
-class HybridScan(nn.Module):
+class HybridScan(SelectiveScan2D):
     """The HSS block's mixer (the code's ``SS2D``): (B, H, W, C) -> (B, H, W, C), H = W = ``size`` for the stored
     orders (another size computes its orders on the fly).
 
-    ``x, z = in_proj(input)`` (C -> 2 x E C, no bias); ``x = SiLU(depthwise k x k conv(x))`` (with bias);
-    serialised in K directions (:func:`direction_orders`), each scanned with its own parameters (d_inner E C, state
-    N, dt rank ceil(C / 16), softplus step with the direction's bias, D skip, no gate inside); every output put back
-    in the map's layout and the K summed; then LayerNorm(E C), times SiLU(z), out_proj (E C -> C, no bias).
+    :class:`~fsad.layers.ss2d.SelectiveScan2D` reading the map in K directions (:func:`direction_orders`) and
+    putting every output back where it was read (the code's ``decode``), the K summed.
 
     Args:
         d_model: C. size: H = W of the maps it will see. d_state: N (code 16). expand: E (code 2). d_conv: k (code
@@ -67,69 +63,30 @@ class HybridScan(nn.Module):
     def __init__(self, d_model: int, size: int, d_state: int = 16, expand: float = 2, d_conv: int = 3,
                  dt_rank: int | str = "auto", directions: int = 8, scan: str = "hilbert",
                  index_parameters: bool = True, scan_backend: str = "auto"):
-        super().__init__()
         orders = direction_orders(size, size, scan, directions)
-        d_inner = int(expand * d_model)
-        self.d_inner, self.d_state, self.dt_rank = d_inner, d_state, resolve_dt_rank(dt_rank, d_model)
-        self.size, self.directions, self.scan, self.scan_backend = size, directions, scan, scan_backend
-        self.in_proj = nn.Linear(d_model, 2 * d_inner, bias=False)
-        self.conv2d = nn.Conv2d(d_inner, d_inner, d_conv, padding=(d_conv - 1) // 2, groups=d_inner, bias=True)
-        k = directions
-        self.x_proj_weight = nn.Parameter(torch.empty(k, self.dt_rank + 2 * d_state, d_inner))
-        self.dt_proj_weight = nn.Parameter(torch.empty(k, d_inner, self.dt_rank))
-        self.dt_proj_bias = nn.Parameter(torch.empty(k, d_inner))
-        self.A_log = nn.Parameter(torch.cat([s4d_real_a_log(d_inner, d_state) for _ in range(k)]))
-        self.D = nn.Parameter(torch.ones(k * d_inner))
-        self.A_log._no_weight_decay = self.D._no_weight_decay = True
-        self.out_norm = nn.LayerNorm(d_inner)
-        self.out_proj = nn.Linear(d_inner, d_model, bias=False)
+        super().__init__(d_model, d_state, expand, d_conv, dt_rank, directions, scan_backend)
+        self.size, self.directions, self.scan_name = size, directions, scan
         self.register_buffer("orders", orders, persistent=False)
         if index_parameters:
             curve = SCANS[scan](size, size)
             self.index_flat = nn.Parameter(curve.view(1, 1, -1), requires_grad=False)
             self.index_flat_inv = nn.Parameter(inverse(curve).view(1, 1, -1), requires_grad=False)
-        self.reset_scan_parameters()
-
-    def reset_scan_parameters(self) -> None:
-        """Per direction: x_proj as ``nn.Linear``'s default, the step projection with Mamba's initialisation (the
-        code's ``dt_init``); A_log S4D-real and D ones are set at construction."""
-        for k in range(self.directions):
-            x_proj = nn.Linear(self.d_inner, self.dt_rank + 2 * self.d_state, bias=False)
-            dt_proj = nn.Linear(self.dt_rank, self.d_inner)
-            init_dt_projection(dt_proj, self.dt_rank)
-            with torch.no_grad():
-                self.x_proj_weight[k].copy_(x_proj.weight)
-                self.dt_proj_weight[k].copy_(dt_proj.weight)
-                self.dt_proj_bias[k].copy_(dt_proj.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        b, h, w, _ = x.shape
-        u, z = self.in_proj(x).chunk(2, dim=-1)
-        u = self.conv2d(u.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last))
-        u = F.silu(u).permute(0, 2, 3, 1).reshape(b, h * w, self.d_inner)  # (B, L, E C), row-major positions
-        y = self.scan_directions(u, h, w).reshape(b, h, w, self.d_inner)
-        return self.out_proj(self.out_norm(y) * F.silu(z))
+        orders = self.direction_orders(x.shape[1], x.shape[2], x.device)
+        return self.mix(x, orders, orders)
+
+    def direction_orders(self, h: int, w: int, device: torch.device) -> Tensor:
+        """(1, K, h w): the stored orders for the map size given at construction, else computed."""
+        orders = self.orders if (h, w) == (self.size, self.size) else \
+            direction_orders(h, w, self.scan_name, self.directions).to(device)
+        return orders.unsqueeze(0)
 
     def scan_directions(self, u: Tensor, h: int, w: int) -> Tensor:
-        """u (B, L, d) channel-last, positions row-major -> (B, L, d): the K directions' scans, each output put back
-        at the positions it read, summed. u is read once in the K orders (:func:`~fsad.layers.scan_orders.serialise`,
-        straight into the scan's (B, K, d, L) layout); the projections act on the read sequences (the same work as
-        per position, and no further gathers of the step, B or C); one selective-scan call over K d channels with
-        B, C grouped per direction; :func:`~fsad.layers.scan_orders.deserialise` puts the outputs back and sums."""
-        orders = self.orders if (h, w) == (self.size, self.size) else \
-            direction_orders(h, w, self.scan, self.directions).to(u.device)
-        orders = orders.unsqueeze(0)  # (1, K, L): one group of maps
-        b, length, d = u.shape
-        k = self.directions
-        xs = serialise(u.unsqueeze(0), orders).squeeze(0)  # (B, K, d, L)
-        x_dbl = torch.matmul(self.x_proj_weight, xs)  # (B, K, R + 2N, L)
-        dt, b_t, c_t = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=2)
-        delta = torch.matmul(self.dt_proj_weight, dt)  # (B, K, d, L)
-        out = selective_scan(xs.view(b, k * d, length), delta.view(b, k * d, length),
-                             -torch.exp(_float(self.A_log)), b_t.contiguous(), c_t.contiguous(), _float(self.D),
-                             delta_bias=_float(self.dt_proj_bias).reshape(-1), delta_softplus=True,
-                             backend=self.scan_backend)
-        return deserialise(out.view(1, b, k, d, length), orders).squeeze(0)
+        """u (B, L, d) channel-last, positions row-major -> (B, L, d): the K directions' scans, each output put
+        back at the positions it read, summed (the mixer between its convolution and its output norm)."""
+        orders = self.direction_orders(h, w, u.device)
+        return deserialise(self.scan(u.unsqueeze(0), orders), orders).squeeze(0)
 
 
 class HSSBlock(nn.Module):
@@ -156,9 +113,3 @@ class HSSBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x + _drop_path(self.mixer(self.norm(x)), self.drop_path, self.training)
-
-
-def _float(t: Tensor) -> Tensor:
-    """Float32 as the code's ``.float()`` (the scan's parameters), float64 kept (gradient checks)."""
-    return t if t.dtype == torch.float64 else t.float()
-

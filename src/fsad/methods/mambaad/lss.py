@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from fsad.methods.mambaad.hss import HSSBlock
-from fsad.methods.wave_mambaad.decoder import _init_like_the_code
+from fsad.layers.upsampling import init_like_the_code
 
 
 def _conv_in_silu(channels: int, kernel: int) -> nn.Sequential:
@@ -56,7 +56,7 @@ class LocalityEnhancedStateSpace(nn.Module):
         self.fuse = nn.Conv2d(3 * channels, channels, 1)
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
-                _init_like_the_code(module)
+                init_like_the_code(module)
 
     def forward(self, x: Tensor) -> Tensor:
         spatial = x.permute(0, 3, 1, 2)

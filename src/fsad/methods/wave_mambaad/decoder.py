@@ -7,32 +7,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
+from fsad.layers.upsampling import PatchExpand, StagedDecoder, init_like_the_code
 from fsad.methods.mambaad.hss import HSSBlock
 from fsad.methods.wave_mambaad.block import WaveletMamba
 
 MODULES = ("wavelet_mamba", "hss")
 
 
-class PatchExpand(nn.Module):
-    """(B, H, W, 2C) -> (B, 2H, 2W, C): Linear(2C -> 4C, no bias), each position's 4C features laid out as a 2 x 2
-    block of C channels, LayerNorm(C)."""
-
-    def __init__(self, channels_in: int):
-        super().__init__()
-        self.out_channels = channels_in // 2
-        self.expand = nn.Linear(channels_in, 2 * channels_in, bias=False)
-        self.norm = nn.LayerNorm(self.out_channels)
-
-    def forward(self, x: Tensor) -> Tensor:
-        b, h, w, _ = x.shape
-        c = self.out_channels
-        x = self.expand(x).reshape(b, h, w, 2, 2, c).permute(0, 1, 3, 2, 4, 5).reshape(b, 2 * h, 2 * w, c)
-        return self.norm(x)
-
-
-class WaveMambaDecoder(nn.Module):
+class WaveMambaDecoder(StagedDecoder):
     """Embedding (B, 512, s, s) -> student features ``[F1^ (B,64,8s,8s), F2^ (B,128,4s,4s), F3^ (B,256,2s,2s)]``
     with s = ``image_size / 32``.
 
@@ -80,28 +64,4 @@ class WaveMambaDecoder(nn.Module):
                             HSSBlock(dim, size, rates[k], d_state, scan_backend) for _ in range(depth)]
                 k += 1
             self.stages.append(nn.Sequential(*modules))
-        self.apply(_init_like_the_code)
-
-    def forward(self, embedding: Tensor) -> list[Tensor]:
-        x, outputs = embedding.permute(0, 2, 3, 1), []
-        for i, stage in enumerate(self.stages):
-            x = stage(x)
-            if i:
-                outputs.append(x.permute(0, 3, 1, 2))
-        return outputs[::-1]
-
-
-def _init_like_the_code(module: nn.Module) -> None:
-    if isinstance(module, nn.Linear):
-        nn.init.trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.Conv2d):
-        fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels // module.groups
-        nn.init.normal_(module.weight, 0.0, (2.0 / fan_out) ** 0.5)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-
+        self.apply(init_like_the_code)

@@ -10,16 +10,13 @@ directions as channel groups with their own B, C, A, D and step bias).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from fsad.layers.mamba import init_dt_projection, s4d_real_a_log
-from fsad.layers.scan_orders import SCANS, deserialise, serialise
-from fsad.layers.selective_scan import selective_scan
+from fsad.layers.scan_orders import SCANS
+from fsad.layers.ss2d import SelectiveScan2D
 
 DECODES = ("code", "paper")
 CODE_SCANS = ("raster", "column_major", "diagonal")  # HL, LH, HH
@@ -40,15 +37,14 @@ def band_scans(hfss_scan: str | Sequence[str]) -> tuple[str, str, str]:
     return scans
 
 
-class DirectionalScan(nn.Module):
+class DirectionalScan(SelectiveScan2D):
     """(GB, h, w, C) -> (GB, h, w, C): G groups of B maps (the three high bands; one band for the spatial LFSS
-    ablation), group g read in ``scans[g]``.
+    ablation), group g read in ``scans[g]`` forwards and backwards.
 
-    ``x, z = in_proj(input)`` (C -> 2 x 2C); ``x = SiLU(depthwise 3x3 conv(x))``; each band's x serialised in its
-    scan order, scanned forwards and backwards (d_inner 2C, state N, dt rank ceil(C / 16), softplus step with the
-    direction's bias, D skip, no gate inside); ``y = y_fwd + flip(y_bwd)``; back to (h, w): ``decode="code"`` reshapes
-    the visit order as it is (the released code: LH stays transposed, HH in diagonal-visit order), ``"paper"``
-    restores each band's layout; then LayerNorm(2C), times SiLU(z), out_proj (2C -> C).
+    The released code's ``D_SS2D`` on :class:`~fsad.layers.ss2d.SelectiveScan2D` (d_inner 2C, depthwise 3x3 conv,
+    state N, dt rank ceil(C / 16), two orders per group: the scan and its reverse); back to (h, w):
+    ``decode="code"`` reshapes the visit order as it is (the released code: LH stays transposed, HH in
+    diagonal-visit order), ``"paper"`` restores each band's layout.
 
     Args:
         d_model: C. d_state: N. scans: the scan of each group, for HFSS of HL, LH and HH (names of
@@ -58,37 +54,13 @@ class DirectionalScan(nn.Module):
 
     def __init__(self, d_model: int, d_state: int = 16, scans: Sequence[str] = CODE_SCANS,
                  decode: str = "code", scan_backend: str = "auto"):
-        super().__init__()
         if decode not in DECODES:
             raise ValueError(f"hfss_decode={decode!r}: expected one of {', '.join(DECODES)}")
         if not scans or any(s not in SCANS for s in scans):
             raise ValueError(f"scans {list(scans)}: expected names of {', '.join(SCANS)}, one per band")
-        d_inner = 2 * d_model
-        self.d_inner, self.d_state, self.dt_rank = d_inner, d_state, math.ceil(d_model / 16)
-        self.scans, self.decode, self.scan_backend = tuple(scans), decode, scan_backend
-        self.in_proj = nn.Linear(d_model, 2 * d_inner, bias=False)
-        self.conv = nn.Conv2d(d_inner, d_inner, 3, padding=1, groups=d_inner, bias=True)
-        self.x_proj_weight = nn.Parameter(torch.empty(DIRECTIONS, self.dt_rank + 2 * d_state, d_inner))
-        self.dt_proj_weight = nn.Parameter(torch.empty(DIRECTIONS, d_inner, self.dt_rank))
-        self.dt_proj_bias = nn.Parameter(torch.empty(DIRECTIONS, d_inner))
-        self.A_log = nn.Parameter(torch.cat([s4d_real_a_log(d_inner, d_state) for _ in range(DIRECTIONS)]))
-        self.D = nn.Parameter(torch.ones(DIRECTIONS * d_inner))
-        self.A_log._no_weight_decay = self.D._no_weight_decay = True
-        self.out_norm = nn.LayerNorm(d_inner)
-        self.out_proj = nn.Linear(d_inner, d_model, bias=False)
+        super().__init__(d_model, d_state, expand=2, d_conv=3, orders=DIRECTIONS, scan_backend=scan_backend)
+        self.scans, self.decode = tuple(scans), decode
         self._orders: dict[tuple, tuple[Tensor, Tensor]] = {}
-        self.reset_scan_parameters()
-
-    def reset_scan_parameters(self) -> None:
-        """x_proj as nn.Linear's default, dt_proj with Mamba's step initialisation, per direction."""
-        for k in range(DIRECTIONS):
-            x_proj = nn.Linear(self.d_inner, self.dt_rank + 2 * self.d_state, bias=False)
-            dt_proj = nn.Linear(self.dt_rank, self.d_inner)
-            init_dt_projection(dt_proj, self.dt_rank)
-            with torch.no_grad():
-                self.x_proj_weight[k].copy_(x_proj.weight)
-                self.dt_proj_weight[k].copy_(dt_proj.weight)
-                self.dt_proj_bias[k].copy_(dt_proj.bias)
 
     def scan_orders(self, h: int, w: int, device: torch.device) -> tuple[Tensor, Tensor]:
         """(reads, slots), each (G, 2, h * w): the positions each band's forward and reversed scans read, and
@@ -103,29 +75,4 @@ class DirectionalScan(nn.Module):
         return self._orders[key]
 
     def forward(self, x: Tensor) -> Tensor:
-        n, h, w, _ = x.shape
-        groups = len(self.scans)
-        if n % groups:
-            raise ValueError(f"expected {groups} bands stacked on the batch axis ({groups}B maps), got {n}")
-        u, z = self.in_proj(x).chunk(2, dim=-1)
-        u = self.conv(u.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last))
-        u = F.silu(u).permute(0, 2, 3, 1).reshape(groups, n // groups, h * w, self.d_inner)  # (G, B, L, 2C)
-        reads, slots = self.scan_orders(h, w, x.device)
-        y = deserialise(self.scan_both_directions(u, reads), slots)  # (G, B, L, 2C)
-        return self.out_proj(self.out_norm(y.reshape(n, h, w, self.d_inner)) * F.silu(z))
-
-    def scan_both_directions(self, u: Tensor, reads: Tensor) -> Tensor:
-        """u (G, B, L, 2C) channel-last bands -> (G, B, 2, 2C, L): each band read in its order forwards and
-        backwards (``reads``: one gather), the projections of each direction as one batched matrix product on the
-        sequences, one selective scan call."""
-        g, b, length, d = u.shape
-        k, n, r = DIRECTIONS, self.d_state, self.dt_rank
-        seqs = serialise(u, reads)  # (G, B, K, 2C, L)
-        x_dbl = torch.matmul(self.x_proj_weight, seqs)  # (G, B, K, r + 2N, L)
-        delta = torch.matmul(self.dt_proj_weight, x_dbl[..., :r, :])  # (G, B, K, 2C, L)
-        b_t, c_t = (x_dbl[..., r + i * n:r + (i + 1) * n, :].reshape(g * b, k, n, length) for i in range(2))
-        out = selective_scan(seqs.view(g * b, k * d, length), delta.view(g * b, k * d, length),
-                             -torch.exp(self.A_log.float()), b_t, c_t, self.D.float(),
-                             delta_bias=self.dt_proj_bias.reshape(-1).float(), delta_softplus=True,
-                             backend=self.scan_backend)
-        return out.view(g, b, k, d, length)
+        return self.mix(x, *self.scan_orders(x.shape[1], x.shape[2], x.device))
