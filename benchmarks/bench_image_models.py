@@ -4,13 +4,15 @@ float32 matrix-multiply rate, measured in the same run.
 Setting: batch 16, 256 x 256 images, ``--threads`` intra-op threads (2 by default), the models as their config
 files build them (``model=<name>``: the ResNet-34 teacher to layer3, the bottleneck and the decoder; random
 weights: speed does not depend on them). For each (model, scan backend), one fresh child process:
-  training step  teacher forward + bottleneck + decoder + loss + backward + AdamW step (ADer's setting);
+  training step  teacher forward + bottleneck + decoder + loss + backward + optimiser step (the model's own:
+                 AdamW for the Mamba decoders, ADer's setting; Adam for RD4AD);
   inference      the anomaly maps of a batch, smoothed (sigma 4) as the scoring does.
 One warm-up call, then ``--repeats`` timed calls; wall seconds per call (mean). ``peak MB``: the child's peak
 resident memory (``VmHWM``), i.e. the whole process including the model, the batch and the training state.
 
 FLOPs: 2 x the multiply-adds counted by ``fsad.utils.complexity`` (convolutions, linear layers, matrix products;
-not the element-wise work nor the scans, as ADer's table) of one image, times the batch; the training step counts
+not the element-wise work nor the scans, as ADer's table) of one image, times the batch, counted once per model on
+its first backend (the pure backends' own matrix products would otherwise count as model FLOPs); the training step counts
 the backward of the trained parts as twice their forward (gradients of inputs and of weights; the frozen teacher
 has none). PyTorch's counter is not used on the backward itself: it counts a grouped convolution's backward as a
 dense one. The matmul rate: the median of 5 products of two
@@ -123,7 +125,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
-            first = None
+            first, flop = None, None
             for backend in (["-"] if name == "rd4ad" else args.backends):
                 maps_file = str(Path(tmp) / f"{name}_{backend}.pt")
                 cmd = [sys.executable, __file__, "--child", name, backend, maps_file, "--batch", str(args.batch),
@@ -135,7 +137,8 @@ def main() -> None:
                 result = json.loads(done.stdout.strip().splitlines()[-1])
                 maps = torch.load(maps_file)
                 first = maps if first is None else first
-                result["max_diff"] = float((maps - first).abs().max())
+                flop = flop or {k: result[k] for k in ("train_flop", "infer_flop")}
+                result.update(flop, max_diff=float((maps - first).abs().max()))
                 rows.append((name, backend, result, None))
     after = matmul_rate(args.threads)
     rate = (before + after) / 2
@@ -151,7 +154,7 @@ def main() -> None:
               f" {r['peak_mb']:8.0f} {r['max_diff']:12.2e}")
     print("\nFLOP per training step / inference batch (G): " + ", ".join(
         f"{name} {r['train_flop'] / 1e9:.0f} / {r['infer_flop'] / 1e9:.0f}" for name, backend, r, _ in rows
-        if r is not None and backend in ("native", "-")))
+        if r is not None and backend in (args.backends[0], "-")))
 
 
 if __name__ == "__main__":

@@ -93,3 +93,11 @@ def test_one_band_is_scanned_as_the_first_of_three():
     one.load_state_dict(three.state_dict())
     x = torch.randn(6, 4, 4, 8)
     torch.testing.assert_close(one(x[:2]), three(x)[:2])
+
+
+def test_state_dicts_that_call_the_convolution_conv_still_load():
+    module = DirectionalScan(8, d_state=4)
+    old = {k.replace("conv2d.", "conv."): v for k, v in module.state_dict().items()}
+    fresh = DirectionalScan(8, d_state=4)
+    fresh.load_state_dict(old)
+    assert torch.equal(fresh.conv2d.weight, module.conv2d.weight)

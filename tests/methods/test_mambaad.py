@@ -198,7 +198,8 @@ def test_the_same_weights_give_the_same_outputs_under_native_and_chunked(decoder
 
 @pytest.mark.parametrize("kwargs, match", [({"image_size": 96}, "power of two"), ({"image_size": 32}, "at least 64"),
                                            ({"depths": (3, 4, 5, 3)}, "multiple of 3 or of 2"),
-                                           ({"dims": (512, 256, 128, 32)}, "half"), ({"directions": 6}, "directions")])
+                                           ({"dims": (512, 256, 128, 32)}, "half"), ({"directions": 6}, "directions"),
+                                           ({"scan_backend": "fast"}, "model.decoder.scan_backend='fast'")])
 def test_bad_settings_are_named(kwargs: dict, match: str):
     with pytest.raises(ValueError, match=match):
         MambaADDecoder(**kwargs)

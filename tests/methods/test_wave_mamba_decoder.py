@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from fsad.layers.half_fpn import HalfFPNBottleneck
+from fsad.layers.native_scan import native_available
 from fsad.layers.resnet import ResNet34Features
 from fsad.methods.reverse_distillation import ReverseDistillation
 from fsad.methods.wave_mambaad.block import WaveletMamba
@@ -66,8 +67,10 @@ def test_parameters_and_multiply_adds_of_the_depth_study(depths, paper_params, p
     reproduced to its printed digit; the parameters are within 0.6 M (0.04 M at the default depths; the source of the
     difference in the released code is not established)."""
     torch.manual_seed(0)
+    backend = "native" if native_available() else "sequential"  # scans without matrix products (see complexity)
     model = ReverseDistillation(decoder={"_target_": "fsad.methods.wave_mambaad.decoder.WaveMambaDecoder",
-                                         "depths": list(depths)}, bottleneck_norm="instance").eval()
+                                         "depths": list(depths), "scan_backend": backend},
+                                bottleneck_norm="instance").eval()
     image = torch.zeros(1, 3, 256, 256)
     with torch.no_grad():
         teacher = model.encoder(image)
@@ -89,7 +92,16 @@ def test_wm_to_hss_puts_mambaads_block_in_every_module():
     assert [tuple(o.shape) for o in outputs] == [(1, 64, 16, 16), (1, 128, 8, 8), (1, 256, 4, 4)]
 
 
-@pytest.mark.parametrize("kwargs, match", [({"module": "vss"}, "module="), ({"image_size": 96}, "multiple of 64"), ({"depths": (1, 2, 2)}, "4 stages")])
+@pytest.mark.parametrize("kwargs, match", [
+    ({"module": "vss"}, "model.decoder.module='vss'"), ({"image_size": 96}, "multiple of 64"),
+    ({"image_size": 0}, "positive multiple of 64"), ({"depths": (1, 2, 2)}, "4 stages"),
+    ({"depths": (1.5, 1, 1, 1)}, "positive integers"), ({"lfss_groups": (7, 8, 4, 2)}, r"lfss_groups\[0\]=7"),
+    ({"lfss_groups": (0, 8, 4, 2)}, r"lfss_groups\[0\]=0"), ({"hfss_scan": 5}, "hfss_scan=5"),
+    ({"scan_backend": "fast"}, "scan_backend='fast'"), ({"drop_path_rate": 1.5}, "drop_path_rate"),
+    ({"image_size": 192, "hfss_scan": "hilbert"}, "image_size / 64 = 3 to be a power of two"),
+    ({"image_size": 192, "module": "hss"}, "image_size / 32 = 6 to be a power of two"),
+    ({"module": "hss", "use_hfss": False}, "model.decoder.use_hfss would have no effect"),
+])
 def test_bad_settings_are_named(kwargs: dict, match: str):
     with pytest.raises(ValueError, match=match):
         WaveMambaDecoder(**kwargs)

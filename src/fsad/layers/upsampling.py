@@ -26,8 +26,8 @@ class PatchExpand(nn.Module):
 
 class StagedDecoder(nn.Module):
     """Base of the decoders: ``self.stages`` (an ``nn.ModuleList`` of four stages on channel-last maps, built by the
-    subclass) maps the (B, 512, s, s) embedding to the student features; the outputs of stages 2-4 are returned
-    deepest last reversed: ``[F1^ (B, 64, 8s, 8s), F2^ (B, 128, 4s, 4s), F3^ (B, 256, 2s, 2s)]``."""
+    subclass) maps the (B, 512, s, s) embedding to the student features: the outputs of stages 1-3 (0-based),
+    shallowest first: ``[F1^ (B, 64, 8s, 8s), F2^ (B, 128, 4s, 4s), F3^ (B, 256, 2s, 2s)]``."""
 
     stages: nn.ModuleList
 

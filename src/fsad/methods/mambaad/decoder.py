@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from fsad.layers.scan_orders import SCANS
+from fsad.layers.selective_scan import BACKENDS
 from fsad.layers.upsampling import PatchExpand, StagedDecoder, init_like_the_code
 from fsad.methods.mambaad.hss import DIRECTIONS
 from fsad.methods.mambaad.lss import LocalityEnhancedStateSpace
@@ -17,12 +18,12 @@ from fsad.methods.mambaad.lss import LocalityEnhancedStateSpace
 
 def blocks_per_module(depth: int) -> int:
     """HSS blocks per LSS module in a stage of ``depth`` blocks: 3 when 3 divides it, else 2 (the code's
-    ``LSSLayer_up``); the stage then has depth / 3 (or depth / 2) modules. Other depths build nothing there."""
+    ``LSSLayer_up``); the stage then has depth / 3 (or depth / 2) modules. Other depths: ValueError."""
     if depth >= 3 and depth % 3 == 0:
         return 3
     if depth >= 2 and depth % 2 == 0:
         return 2
-    raise ValueError(f"MambaAD stage depth {depth}: expected a multiple of 3 or of 2 (the code groups a stage's HSS "
+    raise ValueError(f"model.decoder.depths: a stage depth of {depth}: expected a multiple of 3 or of 2 (the code groups a stage's HSS "
                      "blocks into LSS modules of 3, else of 2)")
 
 
@@ -30,8 +31,8 @@ class MambaADDecoder(StagedDecoder):
     """Embedding (B, 512, s, s) -> student features ``[F1^ (B,64,8s,8s), F2^ (B,128,4s,4s), F3^ (B,256,2s,2s)]``
     with s = ``image_size / 32``.
 
-    Stage i (dims 512, 256, 128, 64; maps s, 2s, 4s, 8s) holds ``depths[i]`` HSS blocks grouped into LSS modules
-    (:func:`blocks_per_module`: [3, 4, 6, 3] gives 1 x 3, 2 x 2, 2 x 3 and 1 x 3 blocks); stages 2-4 start with a
+    Stage i = 0..3 (dims 512, 256, 128, 64; maps s, 2s, 4s, 8s) holds ``depths[i]`` HSS blocks grouped into LSS modules
+    (:func:`blocks_per_module`: [3, 4, 6, 3] gives 1 x 3, 2 x 2, 2 x 3 and 1 x 3 blocks); stages 1-3 start with a
     :class:`~fsad.layers.upsampling.PatchExpand`; the first stage's output is not a student feature.
     Stochastic depth as the code: ``sum(depths)`` rates from ``drop_path_rate`` down to 0, stage i's slice starting
     at ``sum(depths[:i])``, its j-th LSS module taking the slice's j-th rate for all its blocks. Initialisation as
@@ -55,16 +56,18 @@ class MambaADDecoder(StagedDecoder):
         super().__init__()
         side = image_size // 32
         if image_size % 32 or side < 2:
-            raise ValueError(f"image_size {image_size}: expected a multiple of 32, at least 64 (the embedding is "
+            raise ValueError(f"model.decoder.image_size={image_size} (data.crop_size): expected a multiple of 32, at least 64 (the embedding is "
                              "image_size / 32 pixels and the LSS modules' instance norms need more than one)")
         if scan in ("hilbert", "z_order") and side & (side - 1):
-            raise ValueError(f"image_size {image_size}: the {scan} scan needs image_size / 32 = {side} to be a power "
+            raise ValueError(f"model.decoder.image_size={image_size} (data.crop_size): the {scan} scan needs image_size / 32 = {side} to be a power "
                              "of two (64, 128, 256, 512, ...)")
         if scan not in SCANS or directions not in DIRECTIONS:
-            raise ValueError(f"scan {scan!r}, directions {directions}: expected one of {', '.join(SCANS)} and one of "
+            raise ValueError(f"model.decoder.scan={scan!r}, model.decoder.directions={directions}: expected one of {', '.join(SCANS)} and one of "
                              f"{', '.join(map(str, DIRECTIONS))}")
         if not len(depths) == len(dims) == 4 or any(2 * dims[i + 1] != dims[i] for i in range(3)):
-            raise ValueError(f"depths {list(depths)}, dims {list(dims)}: expected 4 stages, each dim half the previous")
+            raise ValueError(f"model.decoder.depths={list(depths)}, dims {list(dims)}: expected 4 stages, each dim half the previous")
+        if scan_backend not in BACKENDS:
+            raise ValueError(f"model.decoder.scan_backend={scan_backend!r}: expected one of {', '.join(BACKENDS)}")
         per_module = [blocks_per_module(depth) for depth in depths]
         rates = torch.linspace(0, drop_path_rate, sum(depths)).flip(0).tolist()
         size, start = side, 0

@@ -9,9 +9,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from fsad.layers.selective_scan import BACKENDS
 from fsad.layers.upsampling import PatchExpand, StagedDecoder, init_like_the_code
 from fsad.methods.mambaad.hss import HSSBlock
 from fsad.methods.wave_mambaad.block import WaveletMamba
+from fsad.methods.wave_mambaad.hfss import band_scans
 
 MODULES = ("wavelet_mamba", "hss")
 
@@ -30,9 +32,10 @@ class WaveMambaDecoder(StagedDecoder):
     Mamba's initialisation. ``use_lfss``, ``use_hfss``, ``enhancement``, ``hfss_scan``, ``lfss_scan``: the Table 3
     ablations and the scan-type study (:class:`~fsad.methods.wave_mambaad.block.WaveletMamba`). ``module="hss"``:
     the row "WM -> HSS", MambaAD's HSS block (:class:`~fsad.methods.mambaad.hss.HSSBlock`, Hilbert scans in 8
-    directions) in place of every Wavelet-Mamba module, same nesting (``image_size / 32`` a power of two). ``depths`` lists
+    directions) in place of every Wavelet-Mamba module, same nesting (``image_size / 32`` a power of two; the
+    Wavelet-Mamba options must then keep their defaults). Errors name the ``model.decoder.*`` key. ``depths`` lists
     the stages deep to shallow, as the supplementary's depth study (its [1, 1, 1, 2] adds modules to the 64-channel
-    stage: 17.5 M parameters, 6.1 G multiply-adds, reproduced).
+    stage: 17.36 M parameters against the printed 17.5 M, 6.08 G multiply-adds against 6.1 G).
     """
 
     def __init__(self, image_size: int = 256, depths: Sequence[int] = (1, 2, 2, 2),
@@ -42,14 +45,8 @@ class WaveMambaDecoder(StagedDecoder):
                  use_lfss: bool = True, use_hfss: bool = True, enhancement: str = "dse", lfss_scan: str = "channel",
                  module: str = "wavelet_mamba"):
         super().__init__()
-        if image_size % 64:
-            raise ValueError(f"image_size {image_size}: expected a multiple of 64 (the deepest wavelet band is "
-                             "image_size / 64 pixels)")
-        if not (len(depths) == len(dims) == len(lfss_groups) == 4) or min(depths) < 1:
-            raise ValueError(f"depths {list(depths)}, dims {list(dims)}, lfss_groups {list(lfss_groups)}: expected 4 "
-                             "stages, depths >= 1")
-        if module not in MODULES:
-            raise ValueError(f"module={module!r}: expected one of {', '.join(MODULES)}")
+        _check_options(image_size, depths, dims, lfss_groups, drop_path_rate, d_state, scan_backend, module,
+                       hfss_scan, use_lfss, use_hfss, enhancement, lfss_scan)
         rates = torch.linspace(0, drop_path_rate, sum(depths)).flip(0).tolist()
         size, k = image_size // 32, 0
         self.stages = nn.ModuleList()
@@ -65,3 +62,46 @@ class WaveMambaDecoder(StagedDecoder):
                 k += 1
             self.stages.append(nn.Sequential(*modules))
         self.apply(init_like_the_code)
+
+
+WAVELET_OPTIONS = {"use_lfss": True, "use_hfss": True, "enhancement": "dse", "lfss_scan": "channel",
+                   "hfss_scan": "directional"}
+
+
+def _check_options(image_size: int, depths: Sequence[int], dims: Sequence[int], lfss_groups: Sequence[int],
+                   drop_path_rate: float, d_state: int, scan_backend: str, module: str, hfss_scan: object,
+                   use_lfss: bool, use_hfss: bool, enhancement: str, lfss_scan: str) -> None:
+    """Every option of :class:`WaveMambaDecoder` checked before anything is built; errors name the key."""
+    key = "model.decoder."
+    if not isinstance(image_size, int) or image_size <= 0 or image_size % 64:
+        raise ValueError(f"{key}image_size={image_size} (data.crop_size): expected a positive multiple of 64 (the "
+                         "deepest wavelet band is image_size / 64 pixels)")
+    if not (len(depths) == len(dims) == len(lfss_groups) == 4) or any(
+            not isinstance(d, int) or d < 1 for d in depths):
+        raise ValueError(f"{key}depths={list(depths)}, {key}lfss_groups={list(lfss_groups)}: expected 4 stages "
+                         "(deep to shallow), depths positive integers")
+    for i, (groups, dim) in enumerate(zip(lfss_groups, dims)):
+        if not isinstance(groups, int) or groups < 1 or dim % groups:
+            raise ValueError(f"{key}lfss_groups[{i}]={groups}: expected a positive integer dividing the {dim} "
+                             f"channels of stage {i} (deep to shallow)")
+    if not 0 <= drop_path_rate < 1 or not isinstance(d_state, int) or d_state < 1:
+        raise ValueError(f"{key}drop_path_rate={drop_path_rate}, {key}d_state={d_state}: expected a rate in "
+                         "[0, 1) and a positive state size")
+    if scan_backend not in BACKENDS:
+        raise ValueError(f"{key}scan_backend={scan_backend!r}: expected one of {', '.join(BACKENDS)}")
+    if module not in MODULES:
+        raise ValueError(f"{key}module={module!r}: expected one of {', '.join(MODULES)}")
+    given = {"use_lfss": use_lfss, "use_hfss": use_hfss, "enhancement": enhancement, "lfss_scan": lfss_scan,
+             "hfss_scan": hfss_scan}
+    if module == "hss":
+        changed = [k for k, v in given.items() if v != WAVELET_OPTIONS[k]]
+        if changed:
+            raise ValueError(f"{key}module=hss (WM -> HSS) replaces the Wavelet-Mamba module, so "
+                             f"{', '.join(key + k for k in changed)} would have no effect: leave them at their "
+                             "defaults or use module=wavelet_mamba")
+    scans = band_scans(hfss_scan) if use_hfss else ()
+    needs_power_of_two = {s for s in scans if s in ("hilbert", "z_order")} | ({"hilbert"} if module == "hss" else set())
+    side = image_size // (32 if module == "hss" else 64)  # the smallest map a scan reads
+    if needs_power_of_two and side & (side - 1):
+        raise ValueError(f"{key}image_size={image_size} (data.crop_size): the {'/'.join(sorted(needs_power_of_two))} "
+                         f"scan needs image_size / {image_size // side} = {side} to be a power of two (64 x 2^k)")

@@ -30,9 +30,9 @@ def band_scans(hfss_scan: str | Sequence[str]) -> tuple[str, str, str]:
     if isinstance(hfss_scan, str):
         scans = CODE_SCANS if hfss_scan == "directional" else (hfss_scan,) * 3
     else:
-        scans = tuple(hfss_scan)
+        scans = tuple(hfss_scan) if isinstance(hfss_scan, Sequence) else ()
     if len(scans) != 3 or any(s not in SCANS for s in scans):
-        raise ValueError(f"hfss_scan={hfss_scan!r}: expected 'directional', one of {', '.join(SCANS)}, or three of "
+        raise ValueError(f"model.decoder.hfss_scan={hfss_scan!r}: expected 'directional', one of {', '.join(SCANS)}, or three of "
                          "them (HL, LH, HH)")
     return scans
 
@@ -76,3 +76,9 @@ class DirectionalScan(SelectiveScan2D):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.mix(x, *self.scan_orders(x.shape[1], x.shape[2], x.device))
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:
+        for name in ("weight", "bias"):  # checkpoints written before the mixer was shared call the conv "conv"
+            if prefix + "conv." + name in state_dict:
+                state_dict[prefix + "conv2d." + name] = state_dict.pop(prefix + "conv." + name)
+        super()._load_from_state_dict(state_dict, prefix, *args)
