@@ -118,3 +118,17 @@ def test_no_weight_decay_on_the_state_space_a_log_and_d(single_thread):
     names = {id(p): n for n, p in model.named_parameters()}
     assert {names[id(p)].rsplit(".", 1)[-1] for p in free["params"]} == {"A_log", "A_b_log", "D", "D_b"}
     assert not any(names[id(p)].startswith("encoder.") for g in (decayed, free) for p in g["params"])
+
+
+@pytest.mark.skipif(not native_available(), reason="the native scan needs a C compiler")
+def test_weights_round_trip_between_the_native_and_a_pure_backend(tmp_path, single_thread):
+    """A decoder trained on one backend is the same network on another: save under native, load under chunked."""
+    torch.manual_seed(0)
+    native = WaveMambaDecoder(image_size=64, depths=(1, 1, 1, 1), scan_backend="native").eval()
+    torch.save(native.state_dict(), tmp_path / "decoder.pt")
+    chunked = WaveMambaDecoder(image_size=64, depths=(1, 1, 1, 1), scan_backend="chunked").eval()
+    chunked.load_state_dict(torch.load(tmp_path / "decoder.pt"))
+    x = torch.randn(2, 512, 2, 2)
+    with torch.no_grad():
+        for a, b in zip(native(x), chunked(x)):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
