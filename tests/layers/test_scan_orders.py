@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fsad.layers.scan_orders import (SCANS, column_major, deserialise, diagonal, hilbert, inverse, raster, serialise,
-                                     z_order, zigzag)
+                                     unreadable, z_order, zigzag)
 
 
 @pytest.mark.parametrize("name", sorted(SCANS))
@@ -81,3 +81,8 @@ def test_serialise_and_deserialise_gradients(steps_last, shared):
     assert torch.autograd.gradcheck(lambda m: serialise(m, orders, steps_last), (maps,))
     seqs = torch.randn(3, 2, 2, *((3, 4) if steps_last else (4, 3)), dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda s: deserialise(s, orders, steps_last), (seqs,))
+
+
+def test_unreadable_names_the_scans_a_side_does_not_fit():
+    assert unreadable(["hilbert", "z_order", "raster", "diagonal"], 6) == ["hilbert", "z_order"]
+    assert unreadable(["hilbert", "z_order"], 8) == []

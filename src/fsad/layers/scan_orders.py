@@ -8,7 +8,7 @@ puts a sequence back (``seq[..., inverse(order)]``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor
@@ -80,6 +80,18 @@ SCANS: dict[str, Callable[[int, int], Tensor]] = {
     "raster": raster, "column_major": column_major, "diagonal": diagonal, "zigzag": zigzag, "z_order": z_order,
     "hilbert": hilbert,
 }
+
+
+def unreadable(scans: Iterable[str], side: int) -> list[str]:
+    """The names among ``scans`` (of :data:`SCANS`) that cannot read a side x side map (Hilbert and Z-order need a
+    power of two), sorted: what a model checks at construction for the smallest map it will scan."""
+    bad = set()
+    for name in set(scans):
+        try:
+            SCANS[name](side, side)
+        except ValueError:
+            bad.add(name)
+    return sorted(bad)
 
 
 def _require_square(name: str, h: int, w: int) -> None:

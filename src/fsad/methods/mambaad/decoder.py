@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from fsad.layers.scan_orders import SCANS
+from fsad.layers.scan_orders import SCANS, unreadable
 from fsad.layers.selective_scan import BACKENDS
 from fsad.layers.upsampling import PatchExpand, StagedDecoder, init_like_the_code
 from fsad.methods.mambaad.hss import DIRECTIONS
@@ -58,12 +58,12 @@ class MambaADDecoder(StagedDecoder):
         if image_size % 32 or side < 2:
             raise ValueError(f"model.decoder.image_size={image_size} (data.crop_size): expected a multiple of 32, at least 64 (the embedding is "
                              "image_size / 32 pixels and the LSS modules' instance norms need more than one)")
-        if scan in ("hilbert", "z_order") and side & (side - 1):
-            raise ValueError(f"model.decoder.image_size={image_size} (data.crop_size): the {scan} scan needs image_size / 32 = {side} to be a power "
-                             "of two (64, 128, 256, 512, ...)")
         if scan not in SCANS or directions not in DIRECTIONS:
             raise ValueError(f"model.decoder.scan={scan!r}, model.decoder.directions={directions}: expected one of {', '.join(SCANS)} and one of "
                              f"{', '.join(map(str, DIRECTIONS))}")
+        if unreadable([scan], side):
+            raise ValueError(f"model.decoder.image_size={image_size} (data.crop_size): the {scan} scan needs image_size / 32 = {side} to be a power "
+                             "of two (64, 128, 256, 512, ...)")
         if not len(depths) == len(dims) == 4 or any(2 * dims[i + 1] != dims[i] for i in range(3)):
             raise ValueError(f"model.decoder.depths={list(depths)}, dims {list(dims)}: expected 4 stages, each dim half the previous")
         if scan_backend not in BACKENDS:

@@ -68,15 +68,15 @@ class HybridScan(SelectiveScan2D):
         self.size, self.directions, self.scan_name = size, directions, scan
         self.register_buffer("orders", orders, persistent=False)
         if index_parameters:
-            curve = SCANS[scan](size, size)
+            curve = orders[0]  # the curve over the map as it is (the first view)
             self.index_flat = nn.Parameter(curve.view(1, 1, -1), requires_grad=False)
             self.index_flat_inv = nn.Parameter(inverse(curve).view(1, 1, -1), requires_grad=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        orders = self.direction_orders(x.shape[1], x.shape[2], x.device)
+        orders = self.read_orders(x.shape[1], x.shape[2], x.device)
         return self.mix(x, orders, orders)
 
-    def direction_orders(self, h: int, w: int, device: torch.device) -> Tensor:
+    def read_orders(self, h: int, w: int, device: torch.device) -> Tensor:
         """(1, K, h w): the stored orders for the map size given at construction, else computed."""
         orders = self.orders if (h, w) == (self.size, self.size) else \
             direction_orders(h, w, self.scan_name, self.directions).to(device)
@@ -85,7 +85,7 @@ class HybridScan(SelectiveScan2D):
     def scan_directions(self, u: Tensor, h: int, w: int) -> Tensor:
         """u (B, L, d) channel-last, positions row-major -> (B, L, d): the K directions' scans, each output put
         back at the positions it read, summed (the mixer between its convolution and its output norm)."""
-        orders = self.direction_orders(h, w, u.device)
+        orders = self.read_orders(h, w, u.device)
         return deserialise(self.scan(u.unsqueeze(0), orders), orders).squeeze(0)
 
 

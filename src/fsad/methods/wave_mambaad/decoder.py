@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from fsad.layers.scan_orders import unreadable
 from fsad.layers.selective_scan import BACKENDS
 from fsad.layers.upsampling import PatchExpand, StagedDecoder, init_like_the_code
 from fsad.methods.mambaad.hss import HSSBlock
@@ -99,9 +100,9 @@ def _check_options(image_size: int, depths: Sequence[int], dims: Sequence[int], 
             raise ValueError(f"{key}module=hss (WM -> HSS) replaces the Wavelet-Mamba module, so "
                              f"{', '.join(key + k for k in changed)} would have no effect: leave them at their "
                              "defaults or use module=wavelet_mamba")
-    scans = band_scans(hfss_scan) if use_hfss else ()
-    needs_power_of_two = {s for s in scans if s in ("hilbert", "z_order")} | ({"hilbert"} if module == "hss" else set())
-    side = image_size // (32 if module == "hss" else 64)  # the smallest map a scan reads
-    if needs_power_of_two and side & (side - 1):
-        raise ValueError(f"{key}image_size={image_size} (data.crop_size): the {'/'.join(sorted(needs_power_of_two))} "
-                         f"scan needs image_size / {image_size // side} = {side} to be a power of two (64 x 2^k)")
+    # the smallest map a scan reads: the deepest stage's bands, or its whole map for the HSS block's Hilbert scans
+    divisor, scans = (32, ["hilbert"]) if module == "hss" else (64, band_scans(hfss_scan) if use_hfss else [])
+    bad = unreadable(scans, image_size // divisor)
+    if bad:
+        raise ValueError(f"{key}image_size={image_size} (data.crop_size): the {'/'.join(bad)} scan needs "
+                         f"image_size / {divisor} = {image_size // divisor} to be a power of two (64 x 2^k)")
