@@ -1,0 +1,72 @@
+"""Every ``conf/sweep/<method>/<study>.yaml`` composes, each value of each swept key composes into a job, and every
+published cell of its ``paper:`` block selects at least one job of its grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from fsad.studies.grid import expand
+from fsad.studies.spec import Study, load_study
+from fsad.utils.resolvers import register_resolvers
+from tests.conftest import PROJECT_ROOT
+
+register_resolvers()
+SWEEPS = PROJECT_ROOT / "conf" / "sweep"
+STUDY_FILES = sorted(p.relative_to(SWEEPS).with_suffix("").as_posix() for p in SWEEPS.glob("*/*.yaml"))
+
+
+def _compose(overrides: list[str]):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        return compose(config_name="train", overrides=overrides, return_hydra_config=True)
+
+
+def _study(name: str) -> Study:
+    study = load_study(_compose([f"sweep={name}"]))
+    assert study is not None, f"conf/sweep/{name}.yaml has no study: block"
+    return study
+
+
+def test_there_is_a_study_file_per_method():
+    methods = {name.split("/")[0] for name in STUDY_FILES}
+    assert {"frect", "fkm_ad", "red_f", "transmamba", "wave_mambaad"} <= methods
+
+
+@pytest.mark.parametrize("name", STUDY_FILES)
+def test_every_paper_cell_selects_a_job(name: str):
+    study = _study(name)
+    assert study.jobs(), f"{name}: empty grid"
+    assert not study.unmatched_cells(), f"{name}: cells without a job: {study.unmatched_cells()}"
+    assert study.grid_source in ("stated", "reconstruction")
+
+
+@pytest.mark.parametrize("name", STUDY_FILES)
+def test_every_swept_value_composes_into_a_job(name: str):
+    """One job per value of each swept key (the first grid point holding it): the override keys exist, the
+    config groups resolve, and the metric keys of the study are the kind this job reports."""
+    study = _study(name)
+    jobs = study.jobs()
+    chosen = {}
+    for key, values in study.grid.items():
+        for value in values:
+            job = next(j for j in jobs if j[key] == value)
+            chosen[tuple(sorted((k, repr(v)) for k, v in job.items()))] = job
+    for job in chosen.values():
+        overrides = [f"sweep={name}"] + [f"{k}={_hydra_value(v)}" for k, v in job.items()]
+        cfg = _compose(overrides)
+        assert cfg.model._target_ and cfg.data._target_
+
+
+def _hydra_value(value) -> str:
+    if isinstance(value, list):
+        return "[" + ",".join(_hydra_value(v) for v in value) + "]"
+    return str(value)
+
+
+def test_grid_expansion_is_the_cartesian_product_in_sweeper_order():
+    assert expand({"a": [1, 2], "b": ["x", "y"]}) == [
+        {"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"a": 2, "b": "x"}, {"a": 2, "b": "y"}]
