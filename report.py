@@ -1,0 +1,47 @@
+"""Turn sweep (or run) folders into the papers' tables and figures: ``python report.py <folder> [<folder> ...]``.
+
+One folder: ``report.md`` / ``report.csv`` / ``report_cells.csv`` / ``report.png`` / ``report.svg`` in it, and
+the Markdown printed. Several: each one's report, then the cross-method table (``--out``, default a new
+``reports/<time>_<id>/`` folder).
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import rootutils
+
+rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
+
+from fsad.studies.folders import FolderError, read_folder  # noqa: E402
+from fsad.studies.report import study_markdown, write_cross_method, write_study_report  # noqa: E402
+from fsad.studies.spec import StudyError  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folders", nargs="+", type=Path, help="sweep folders (logs/<task>/multiruns/<id>) or runs")
+    parser.add_argument("--out", type=Path, default=None, help="folder of the cross-method table")
+    args = parser.parse_args(argv)
+    try:
+        sweeps = [read_folder(folder) for folder in args.folders]
+    except (FolderError, StudyError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for sweep in sweeps:
+        paths = write_study_report(sweep)
+        print(study_markdown(sweep))
+        print("written: " + ", ".join(str(p) for p in paths.values()) + "\n")
+    if len(sweeps) > 1:
+        try:
+            paths = write_cross_method(sweeps, args.out)
+        except ValueError as err:
+            print(f"error: no cross-method table: {err}", file=sys.stderr)
+            return 2
+        print(paths["md"].read_text())
+        print("written: " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Read a sweep folder (``multirun.yaml`` + one folder per job) or a single run folder into jobs.
+
+Every job of the grid appears: ``ok`` (``metrics.json``), ``failed`` (``failed.json``), ``incomplete`` (a folder
+without either: interrupted or still running) or ``missing`` (a grid point with no folder at all, e.g. a sweep
+stopped before launching it). Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from fsad.studies.grid import job_values, matches
+from fsad.studies.spec import Study, load_study
+
+STATUSES = ("ok", "failed", "incomplete", "missing")
+
+
+class FolderError(ValueError):
+    """A folder that is neither a sweep folder nor a run folder (message: the folder and what it lacks)."""
+
+
+@dataclass
+class Job:
+    """One job of a sweep (or a single run).
+
+    Attributes:
+        number: Hydra's job number (the folder name), None for a missing grid point or a single run.
+        values: the job's overrides as ``{key: value}`` (for a missing job: its grid point).
+        choices: the config groups the job composed (``model``, ``data``, ``experiment``, ...).
+    """
+
+    number: int | None
+    folder: Path | None
+    status: str
+    values: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    choices: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class Sweep:
+    """A sweep (or run) folder read back: its study (None without a ``study:`` block) and every job."""
+
+    folder: Path
+    study: Study | None
+    jobs: list[Job]
+    name: str
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise FolderError(f"{path}: not readable as JSON ({err})") from err
+
+
+def read_job(folder: Path, number: int | None = None) -> Job:
+    """A job folder: its overrides (``.hydra/overrides.yaml``), status, metrics or error, and config choices."""
+    hydra_dir = folder / ".hydra"
+    overrides = OmegaConf.load(hydra_dir / "overrides.yaml") if (hydra_dir / "overrides.yaml").is_file() else []
+    hydra_cfg = OmegaConf.load(hydra_dir / "hydra.yaml") if (hydra_dir / "hydra.yaml").is_file() else None
+    choices = OmegaConf.to_container(hydra_cfg.hydra.runtime.choices) if hydra_cfg is not None else {}
+    job = Job(number=number, folder=folder, status="incomplete", values=job_values(list(overrides)),
+              choices=choices)
+    if (folder / "metrics.json").is_file():  # before failed.json: a failed job may have been resumed
+        job.status, job.metrics = "ok", _read_json(folder / "metrics.json")
+    elif (folder / "failed.json").is_file():
+        job.status, job.error = "failed", str(_read_json(folder / "failed.json").get("error"))
+    return job
+
+
+def _job_config(folder: Path) -> DictConfig | None:
+    """The composed config of a run folder with its ``hydra`` node (what the study block is read from)."""
+    config, hydra_file = folder / ".hydra" / "config.yaml", folder / ".hydra" / "hydra.yaml"
+    if not config.is_file():
+        return None
+    cfg = OmegaConf.load(config)
+    if hydra_file.is_file():
+        cfg = OmegaConf.merge(cfg, OmegaConf.load(hydra_file))
+    return cfg
+
+
+def read_folder(folder: str | Path) -> Sweep:
+    """Read a sweep folder (holding ``multirun.yaml`` or numbered job folders) or one run folder.
+
+    Raises:
+        FolderError: the folder does not exist, or holds neither a sweep nor a run.
+        fsad.studies.spec.StudyError: the sweep's ``study:`` / ``paper:`` block is malformed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FolderError(f"{folder}: no such folder")
+    job_dirs = sorted((p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+    if (folder / "multirun.yaml").is_file() or job_dirs:
+        return _read_sweep(folder, job_dirs)
+    if (folder / ".hydra").is_dir() or (folder / "metrics.json").is_file():
+        cfg = _job_config(folder)
+        study = load_study(cfg) if cfg is not None else None
+        name = study.name if study else folder.name
+        return Sweep(folder=folder, study=study, jobs=[read_job(folder)], name=name)
+    raise FolderError(f"{folder}: neither a sweep folder (multirun.yaml, numbered job folders) nor a run folder "
+                      "(.hydra/, metrics.json)")
+
+
+def _read_sweep(folder: Path, job_dirs: list[Path]) -> Sweep:
+    study = None
+    if (folder / "multirun.yaml").is_file():
+        cfg = OmegaConf.load(folder / "multirun.yaml")
+        command_line = list(cfg.hydra.overrides.task) if cfg.get("hydra") else []
+        study = load_study(cfg, command_line)
+    jobs = [read_job(d, int(d.name)) for d in job_dirs]
+    if study is not None:
+        for point in study.jobs():
+            if not any(matches(point, job.values) for job in jobs):
+                jobs.append(Job(number=None, folder=None, status="missing", values=point))
+    name = study.name if study else folder.name
+    return Sweep(folder=folder, study=study, jobs=jobs, name=name)

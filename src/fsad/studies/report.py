@@ -1,0 +1,81 @@
+"""``python report.py <sweep or run folder> [...]``: a study's tables and figure written into its folder, and with
+several sweep folders the cross-method table of their paper."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from fsad.studies.figure import draw
+from fsad.studies.folders import Sweep
+from fsad.studies.tables import cell_table, cross_method_table, job_table, markdown
+from fsad.utils.io import atomic_write
+
+
+def _digits(sweep: Sweep) -> int:
+    return 2 if sweep.study and sweep.study.scale >= 100 else 3
+
+
+def study_markdown(sweep: Sweep) -> str:
+    """The study's report as Markdown: the header (title, grid stated or reconstructed, finished jobs), the table
+    against the paper's cells and the table of every job."""
+    study, jobs = sweep.study, sweep.jobs
+    counts = {status: sum(j.status == status for j in jobs) for status in ("ok", "failed", "incomplete", "missing")}
+    lines = [f"# {study.title if study else sweep.name}", "",
+             f"Folder: `{sweep.folder}`. Jobs: {len(jobs)} ("
+             + ", ".join(f"{n} {status}" for status, n in counts.items() if n) + ")."]
+    if study:
+        head = study.metrics[study.headline]
+        lines += [f"Study `{study.name}`; grid {'as the paper states it' if study.grid_source == 'stated' else 'reconstructed (the paper does not state it fully; see the sweep file)'}."
+                  f" Paper columns are our keys x {study.scale:g}: "
+                  + ", ".join(f"{c} = `{k}`" for c, k in study.metrics.items())
+                  + f". `random`: scores without information on the same labels (`{head}` -> its random key);"
+                  " `all positive`: every test step flagged. Honest metrics (fractions) beside, each with its random"
+                  " reference."]
+        cells = cell_table(sweep)
+        if not cells.empty:
+            lines += ["", "## Against the paper", "", markdown(cells, _digits(sweep))]
+    lines += ["", "## Every job", "", markdown(job_table(sweep), _digits(sweep))]
+    return "\n".join(lines)
+
+
+def write_study_report(sweep: Sweep) -> dict[str, Path]:
+    """Write ``report.md``, ``report.csv`` (one row per job), ``report_cells.csv`` (one row per paper cell) and
+    ``report.png`` / ``report.svg`` into the sweep folder (each atomically); returns the paths by name."""
+    folder = sweep.folder
+    paths = {"md": atomic_write(folder / "report.md", lambda p: p.write_text(study_markdown(sweep))),
+             "csv": atomic_write(folder / "report.csv", lambda p: job_table(sweep).to_csv(p, index=False))}
+    cells = cell_table(sweep)
+    if not cells.empty:
+        paths["cells_csv"] = atomic_write(folder / "report_cells.csv", lambda p: cells.to_csv(p, index=False))
+    for path in draw(sweep, folder):
+        paths[path.suffix[1:]] = path
+    return paths
+
+
+def cross_method_markdown(table: pd.DataFrame, headline: str) -> str:
+    """The long table pivoted as the papers print it: a row per method, a column per dataset, ``ours / paper``."""
+    def cell(row) -> str:
+        ours = "-" if pd.isna(row["ours"]) else f"{row['ours']:.2f}"
+        paper = "-" if pd.isna(row["paper"]) else f"{row['paper']:.2f}"
+        return f"{ours} / {paper}"
+
+    wide = table.assign(cell=table.apply(cell, axis=1)).pivot(index="method", columns="dataset", values="cell")
+    wide = wide.fillna("not in these sweeps").reset_index()
+    missing = table.attrs.get("missing") or []
+    tail = "".join(f"\nNot run (missing from the sweep folder): {item}" for item in missing)
+    return f"{headline}, ours / paper (`-`: no finished job or no published number)\n\n" + markdown(wide) + tail
+
+
+def write_cross_method(sweeps: list[Sweep], out: Path | None = None) -> dict[str, Path]:
+    """Write the cross-method table of several sweeps into ``out`` (default: a new folder
+    ``reports/<time>_<id>``): ``cross_method.md`` and ``cross_method.csv``."""
+    table = cross_method_table(sweeps)
+    out = out or Path("reports") / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{secrets.token_hex(3)}"
+    headline = sweeps[0].study.headline
+    text = cross_method_markdown(table, headline) + "\nSweeps: " + ", ".join(f"`{s.folder}`" for s in sweeps) + "\n"
+    return {"md": atomic_write(out / "cross_method.md", lambda p: p.write_text(text)),
+            "csv": atomic_write(out / "cross_method.csv", lambda p: table.to_csv(p, index=False))}
