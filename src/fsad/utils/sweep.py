@@ -16,6 +16,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from fsad.utils.io import write_json
+from fsad.utils.loggers import finish_wandb_run
 from fsad.utils.runs import RunFolderError
 
 log = logging.getLogger(__name__)
@@ -28,11 +29,13 @@ def run_job(task: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig) -> fl
     ``<run dir>/failed.json`` (error, traceback, overrides), except when the run folder itself was refused
     (:class:`~fsad.utils.runs.RunFolderError`: the folder may hold another run and is left as it is). In a
     multirun the sweep then continues (the summary lists the job and the sweep exits non-zero at the end); in a
-    single run the exception propagates (non-zero exit).
+    single run the exception propagates (non-zero exit). Either way the job's W&B run is finished (marked failed
+    on an exception), so the next job of a sweep never logs into it.
     """
     try:
         report = task(cfg)
     except Exception as err:
+        finish_wandb_run(exit_code=1)
         job_dir = _run_dir(cfg)
         log.error("run failed: %s: %s", type(err).__name__, err)
         _traceback_to_log_files()  # the console gets Hydra's own report of the error
@@ -51,6 +54,7 @@ def run_job(task: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig) -> fl
         log.error("job %s failed: %s: %s (details in %s)", HydraConfig.get().job.num, type(err).__name__, err,
                   job_dir / "failed.json")
         return None
+    finish_wandb_run(exit_code=0)
     value = report.get(cfg.get("optimized_metric") or "") if report else None
     return float(value) if isinstance(value, (int, float)) else None
 
@@ -98,6 +102,7 @@ class SweepSummary(Callback):
         finished = sum(job["status"] == "ok" for job in jobs)
         write_json(sweep_dir / "sweep_summary.json", {"jobs": jobs, "mean": mean_metrics(jobs),
                                                       "mean_over_jobs": finished, "jobs_total": len(jobs)})
+        write_sweep_report(sweep_dir, config)
         failed = [j for j in jobs if j["status"] != "ok"]
         metric = config.get("optimized_metric") or "test/auc_pr"
         for job in jobs:
@@ -107,6 +112,35 @@ class SweepSummary(Callback):
         if failed:
             log.warning("%d of %d jobs did not finish; see %s", len(failed), len(jobs), sweep_dir / "sweep_summary.json")
             raise SystemExit(1)  # after every job ran and the summary is written: schedulers see the failure
+
+
+def write_sweep_report(sweep_dir: Path, config: DictConfig) -> None:
+    """For a sweep made from a ``conf/sweep/<method>/<study>`` file: write its report into the sweep folder
+    (:func:`fsad.studies.report.write_study_report`) and, when the W&B logger is configured, log the report's
+    table and figure to one summary run (``job_type=report``) in the sweep's W&B group. A failure here is logged
+    and never fails the finished sweep."""
+    from fsad.studies.folders import read_folder
+    from fsad.studies.report import write_study_report
+    from fsad.studies.tables import job_table
+    from fsad.utils.loggers import log_sweep_report, sweep_group
+
+    try:
+        sweep = read_folder(sweep_dir)
+        if sweep.study is None:
+            return
+        paths = write_study_report(sweep)
+        log.info("study report: %s (python report.py %s)", paths["md"], sweep_dir)
+        wandb_cfg = (config.get("logger") or {}).get("wandb")
+        if wandb_cfg is None or not str(wandb_cfg.get("_target_", "")).endswith("make_wandb_logger"):
+            return
+        table = job_table(sweep)
+        rows = [[None if isinstance(v, float) and v != v else v for v in row] for row in table.values.tolist()]
+        settings = {key: wandb_cfg.get(key) for key in ("mode", "project", "entity", "tags")}
+        group = sweep_group(config.hydra.runtime.choices.get("sweep"), sweep_dir)
+        log_sweep_report(settings, group, sweep_dir, [str(c) for c in table.columns], rows,
+                         {"study/figure": paths["png"]} if "png" in paths else {})
+    except Exception as err:  # noqa: BLE001 - the jobs' results are already written; report the problem only
+        log.error("could not write the study report of %s: %s: %s", sweep_dir, type(err).__name__, err)
 
 
 def mean_metrics(jobs: list[dict[str, Any]]) -> dict[str, float]:
