@@ -103,7 +103,7 @@ def test_a_failed_single_run_leaves_its_log_and_failed_json(tmp_path: Path):
 def test_help_lists_the_commands_and_the_groups_a_user_chooses_from():
     text = run("train.py", ["--help"]).stdout
     for expected in ("python eval.py ckpt_path=", "ckpt_path=last", "experiment: ", "fkm_ad/msl", "frect/code/msl",
-                     "sweep: seeds", "evaluation: default, image, paper, prediction", "rd4ad/synthetic_images",
+                     "frect/window", "seeds", "python report.py", "evaluation: default, image, paper, prediction", "rd4ad/synthetic_images",
                      "data: cicids2017, gecco, genesis, mpdd, msl", "--multirun"):
         assert expected in text, expected
     assert "paper_preset" not in text and "rem_network" not in text
