@@ -1,6 +1,6 @@
 """Turn sweep (or run) folders into the papers' tables and figures: ``python report.py <folder> [<folder> ...]``.
 
-One folder: ``report.md`` / ``report.csv`` / ``report_cells.csv`` / ``report.png`` / ``report.svg`` in it, and
+``--list`` prints every study sweep file with its job count. One folder: ``report.md`` / ``report.csv`` / ``report_cells.csv`` / ``report.png`` / ``report.svg`` in it, and
 the Markdown printed. Several: each one's report, then the cross-method table (``--out``, default a new
 ``reports/<time>_<id>/`` folder).
 """
@@ -20,9 +20,18 @@ from fsad.studies.spec import StudyError  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folders", nargs="+", type=Path, help="sweep folders (logs/<task>/multiruns/<id>) or runs")
+    parser.add_argument("folders", nargs="*", type=Path, help="sweep folders (logs/<task>/multiruns/<id>) or runs")
     parser.add_argument("--out", type=Path, default=None, help="folder of the cross-method table")
+    parser.add_argument("--list", action="store_true", help="list every study sweep file (Markdown) and exit")
     args = parser.parse_args(argv)
+    if args.list:
+        from fsad.studies.catalog import catalog
+        from fsad.studies.tables import markdown
+
+        print(markdown(catalog()), end="")
+        return 0
+    if not args.folders:
+        parser.error("give at least one sweep or run folder (or --list)")
     try:
         sweeps = [read_folder(folder) for folder in args.folders]
     except (FolderError, StudyError) as err:

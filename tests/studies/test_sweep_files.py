@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from fsad.studies.grid import expand
+from fsad.studies.grid import expand, swept_values
 from fsad.studies.spec import Study, load_study
 from fsad.utils.resolvers import register_resolvers
 from tests.conftest import PROJECT_ROOT
@@ -70,3 +70,15 @@ def _hydra_value(value) -> str:
 def test_grid_expansion_is_the_cartesian_product_in_sweeper_order():
     assert expand({"a": [1, 2], "b": ["x", "y"]}) == [
         {"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"a": 2, "b": "x"}, {"a": 2, "b": "y"}]
+
+
+@pytest.mark.parametrize("name", STUDY_FILES)
+def test_pinning_one_dataset_keeps_the_study_grid(name: str):
+    """``sweep=<study> experiment=<one of its experiments>`` sweeps the study's keys only: an experiment file's
+    own ``hydra.sweeper.params`` (RED-F's horizons) must not add a dimension to a study that fixes it."""
+    study = _study(name)
+    for experiment in study.grid.get("experiment", [])[:3]:
+        cfg = _compose([f"sweep={name}", f"experiment={experiment}"])
+        grid = swept_values(dict(cfg.hydra.sweeper.params), [f"experiment={experiment}"])
+        assert set(grid) == set(study.grid), f"{name} with experiment={experiment}: {grid}"
+        assert len(expand(grid)) == len(study.jobs()) // len(study.grid["experiment"])
