@@ -11,7 +11,7 @@ import pandas as pd
 
 from fsad.studies.figure import draw
 from fsad.studies.folders import Sweep
-from fsad.studies.tables import cell_table, cross_method_table, job_table, markdown
+from fsad.studies.tables import _label, cell_table, cells_outside, cross_method_table, job_table, markdown
 from fsad.utils.io import atomic_write
 
 
@@ -38,6 +38,10 @@ def study_markdown(sweep: Sweep) -> str:
         cells = cell_table(sweep)
         if not cells.empty:
             lines += ["", "## Against the paper", "", markdown(cells, _digits(sweep))]
+        outside = cells_outside(sweep)
+        if outside:
+            lines += ["Published cells outside this sweep's grid (not run here): "
+                      + "; ".join(" ".join(f"{k}={_label(v)}" for k, v in c.where.items()) for c in outside) + "."]
     lines += ["", "## Every job", "", markdown(job_table(sweep), _digits(sweep))]
     return "\n".join(lines)
 

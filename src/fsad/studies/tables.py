@@ -95,14 +95,17 @@ def job_table(sweep: Sweep) -> pd.DataFrame:
 
 
 def cell_table(sweep: Sweep) -> pd.DataFrame:
-    """One row per published cell: its swept values, each paper column beside ours (the mean over the finished
-    jobs the cell selects), the delta, the random reference of the headline and how many jobs finished."""
+    """One row per published cell that selects a job of this sweep: its swept values, each paper column beside
+    ours (the mean over the finished jobs the cell selects), the delta, the random reference of the headline and
+    how many of its jobs finished (:func:`cells_outside` lists the others)."""
     study = sweep.study
     if study is None or not study.paper:
         return pd.DataFrame()
     rows = []
     for cell in study.paper:
         selected = [j for j in sweep.jobs if matches(cell.where, j.values)]
+        if not selected:  # outside this sweep's grid (e.g. another dataset when one was pinned): see cells_outside
+            continue
         done = [j for j in selected if j.status == "ok"]
         row: dict[str, Any] = {key: _label(value) for key, value in cell.where.items()}
         for column, key in study.metrics.items():
@@ -114,6 +117,13 @@ def cell_table(sweep: Sweep) -> pd.DataFrame:
         row["jobs finished"] = f"{len(done)}/{len(selected)}"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def cells_outside(sweep: Sweep) -> list[PaperCell]:
+    """Paper cells that select no job of this sweep (their grid point was not part of the run, e.g. the other
+    datasets when the command line pinned one)."""
+    study = sweep.study
+    return [c for c in (study.paper if study else []) if not any(matches(c.where, j.values) for j in sweep.jobs)]
 
 
 def _mean(values: list[float]) -> float:
