@@ -145,3 +145,15 @@ def test_a_study_sweep_runs_end_to_end_and_reports(tmp_path: Path):
     for row, job in zip(table.itertuples(), summary["jobs"]):
         assert row.F1 == pytest.approx(100 * job["metrics"]["test/paper/f1_pa"])
     assert "F1 random" in table.columns and "F1 all positive" in table.columns
+
+
+def test_bars_figure_marks_jobs_without_result(tmp_path: Path):
+    """Bars per variant (ablation tables): a failed or missing job gets a labelled empty bar, not a gap."""
+    STUDY["figure"] = {"kind": "bars", "x": "experiment", "series": "data.horizon"}
+    try:
+        sweep = read_folder(_demo(tmp_path))
+        paths = write_study_report(sweep)
+    finally:
+        STUDY["figure"] = {"kind": "line", "x": "data.horizon", "series": "experiment"}
+    svg = paths["svg"].read_text()
+    assert svg.count("no result") == 2  # a/y at horizon 32 (failed) and 64 (missing)

@@ -5,6 +5,7 @@ it gives them, and the random reference as a dotted line or grey ticks."""
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -70,13 +71,16 @@ def draw(sweep: Sweep, folder: Path) -> list[Path]:
                 ax.plot([p], [_mean(published)], marker="D", color="black", markersize=6, linestyle="none")
     ax.plot([], [], marker="D", color="black", linestyle="none", label="paper")
     ax.plot([], [], ":", color="grey", label="random scores")
+    if study.figure_kind == "line" and numeric and len(xs) <= 12:
+        ax.set_xticks([_as_number(x) for x in xs], [str(x) for x in xs])
     if study.figure_kind == "bars" or not numeric:
         ax.set_xticks(range(len(xs)), [str(x) for x in xs], rotation=30 if len(xs) > 4 else 0, ha="right"
                       if len(xs) > 4 else "center")
     ax.set_xlabel(x_key or "job")
     ax.set_ylabel(f"{study.headline} ({head_key}" + (f" x {study.scale:g})" if study.scale != 1 else ")"))
     finished = sum(j.status == "ok" for j in sweep.jobs)
-    ax.set_title(f"{study.title}\n{finished} of {len(sweep.jobs)} jobs finished", fontsize=9)
+    title = textwrap.fill(study.title, width=int(12 * fig.get_figwidth()))
+    ax.set_title(f"{title}\n{finished} of {len(sweep.jobs)} jobs finished", fontsize=9)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     paths = []
