@@ -8,7 +8,9 @@ import torch
 
 from fsad.methods.base import AnomalyDetector
 from fsad.methods.frect.network import FreCTNetwork
-from fsad.methods.frect.objective import FORM_REPORT_NAMES, SCORE_FORMS, frect_loss, frect_score_forms
+from fsad.methods.frect.objective import (
+    CONSISTENCIES, FORM_REPORT_NAMES, SCORE_FORMS, frect_loss, frect_score_forms,
+)
 
 
 class FreCT(AnomalyDetector):
@@ -23,6 +25,9 @@ class FreCT(AnomalyDetector):
         fft: ``fft`` (paper headline) | ``rfft`` | ``rfft2`` (Table V variants).
         use_freq: ``False`` drops the frequency term from loss and score (ablation "w/o frequency").
         stop_grad_series, stop_grad_prior: stop-gradient placement (ablation of Table IV).
+        consistency: divergence of the time-domain loss (paper Sec. V-E, Fig. 3): ``sym_kl`` (default, Eqs.
+            17-18), ``asym_kl`` or ``js`` (see :func:`fsad.methods.frect.objective.consistency_per_step`); the
+            score keeps the symmetric KL.
         temperature: multiplies the KL terms in the score (50 in the code).
         time_score_sign: sign of the KL term in the score (``-1`` as in the code, ``+1`` as the paper writes).
         score_form: the main score (see :func:`fsad.methods.frect.objective.frect_score_forms`): ``code``
@@ -52,6 +57,7 @@ class FreCT(AnomalyDetector):
         use_freq: bool = True,
         stop_grad_series: bool = True,
         stop_grad_prior: bool = True,
+        consistency: str = "sym_kl",
         temperature: float = 50.0,
         time_score_sign: float = -1.0,
         score_form: str = "code",
@@ -61,6 +67,8 @@ class FreCT(AnomalyDetector):
         super().__init__(lr=lr, lr_halving=lr_halving)
         if score_form not in SCORE_FORMS:
             raise ValueError(f"model.score_form must be one of {SCORE_FORMS}, got {score_form!r}")
+        if consistency not in CONSISTENCIES:
+            raise ValueError(f"model.consistency must be one of {CONSISTENCIES}, got {consistency!r}")
         self.save_hyperparameters()
         self.network = FreCTNetwork(
             n_channels=n_channels, window=window, d_model=d_model, patch_sizes=tuple(patch_sizes),
@@ -70,11 +78,13 @@ class FreCT(AnomalyDetector):
         self.fft, self.temperature, self.time_score_sign = fft, temperature, time_score_sign
         self.score_form = score_form
         self.stop_grad_series, self.stop_grad_prior = stop_grad_series, stop_grad_prior
+        self.consistency = consistency
 
     def training_loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         series, prior = self.network(x)
         return frect_loss(series, prior, alpha=self.alpha, fft=self.fft,
-                          stop_grad_series=self.stop_grad_series, stop_grad_prior=self.stop_grad_prior)
+                          stop_grad_series=self.stop_grad_series, stop_grad_prior=self.stop_grad_prior,
+                          consistency=self.consistency)
 
     @torch.no_grad()
     def score(self, x: torch.Tensor) -> torch.Tensor:

@@ -133,6 +133,30 @@ def symmetric_kl_per_step(a: Tensor, b: Tensor) -> Tensor:
     return ((a - b) * _log_ratio(a, b)).sum(dim=-1).mean(dim=2)
 
 
+#: values of ``model.consistency``: the divergence of the time-domain consistency loss (paper Sec. V-E, Fig. 3)
+CONSISTENCIES = ("sym_kl", "asym_kl", "js")
+
+
+def consistency_per_step(a: Tensor, b: Tensor, consistency: str = "sym_kl") -> Tensor:
+    """The divergence ``Div(a, b)`` of the consistency loss, per step: (B, L, H, D) pairs -> (B, L), mean over heads.
+
+    With ``KL(p‖q) = sum_D p * (log(p + eps) - log(q + eps))`` (:func:`kl_per_step`):
+
+    * ``"sym_kl"`` (the paper's Eqs. 17-18, the default): ``KL(a‖b) + KL(b‖a)``;
+    * ``"asym_kl"`` (Sec. V-E's "asymmetrical KL" variant): ``KL(a‖b)`` alone, i.e. the first term of each of
+      Eqs. 17-18, ``KL(Z'_P, Ω(Z'_N))`` and ``KL(Z'_N, Ω(Z'_P))``;
+    * ``"js"`` (Sec. V-E's "JS divergence" variant): ``KL(a‖m) / 2 + KL(b‖m) / 2`` with ``m = (a + b) / 2``.
+    """
+    if consistency == "sym_kl":
+        return symmetric_kl_per_step(a, b)
+    if consistency == "asym_kl":
+        return kl_per_step(a, b)
+    if consistency == "js":
+        m = 0.5 * (a + b)
+        return 0.5 * kl_per_step(a, m) + 0.5 * kl_per_step(b, m)
+    raise ValueError(f"consistency must be one of {CONSISTENCIES}, got {consistency!r}")
+
+
 class _SymmetricKLSum(torch.autograd.Function):
     """``V = sum over all entries of (a - b) * (log(a + eps) - log(b + eps))`` with scaled gradients.
 
@@ -172,6 +196,7 @@ def frect_loss(
     fft: str = "fft",
     stop_grad_series: bool = True,
     stop_grad_prior: bool = True,
+    consistency: str = "sym_kl",
 ) -> dict[str, Tensor]:
     """``loss = alpha * (L_prior - L_series) + (1 - alpha) * L_freq`` (code / paper Eqs. 17-21).
 
@@ -187,12 +212,18 @@ def frect_loss(
         stop_grad_series: detach S inside ``L_prior`` (paper's "inter" stop-gradient).
             With both False, ``L_series`` and ``L_prior`` are the same symmetric quantity, so ``loss_time`` is
             identically 0 (value and gradient).
+        consistency: the divergence in ``L_series`` and ``L_prior`` (:func:`consistency_per_step`): ``"sym_kl"``
+            (default, as above), ``"asym_kl"`` (``L_series = mean_u KL(S‖sg(P̂))``, ``L_prior = mean_u KL(P̂‖sg(S))``:
+            their values differ, so ``loss_time`` is not 0) or ``"js"``. The anomaly score keeps the symmetric KL
+            (Sec. V-E varies the loss function only).
 
     Returns:
         Scalars ``loss``, ``loss_time``, ``loss_freq`` (with gradients) and ``loss_series``, ``loss_prior``
         (values, detached, for logging).
     """
     _check_pairs(series, prior)
+    if consistency != "sym_kl":
+        return _divergence_loss(series, prior, alpha, fft, stop_grad_series, stop_grad_prior, consistency)
     scale_series, scale_prior = -float(stop_grad_series), float(stop_grad_prior)
     sym = series[0].new_zeros(())
     loss_freq = series[0].new_zeros(())
@@ -208,6 +239,40 @@ def frect_loss(
         "loss_freq": loss_freq,
         "loss_series": sym.detach(),
         "loss_prior": sym.detach(),
+    }
+
+
+def _divergence_loss(
+    series: list[Tensor],
+    prior: list[Tensor],
+    alpha: float,
+    fft: str,
+    stop_grad_series: bool,
+    stop_grad_prior: bool,
+    consistency: str,
+) -> dict[str, Tensor]:
+    """:func:`frect_loss` for any ``consistency``, written out with autograd (no shared-value shortcut):
+    ``L_series = mean_u mean_(B, L) Div(S, sg(P̂))``, ``L_prior = mean_u mean_(B, L) Div(P̂, sg(S))``."""
+    if consistency not in CONSISTENCIES:
+        raise ValueError(f"consistency must be one of {CONSISTENCIES}, got {consistency!r}")
+    loss_series = series[0].new_zeros(())
+    loss_prior = series[0].new_zeros(())
+    loss_freq = series[0].new_zeros(())
+    for s, q in zip(series, prior):
+        p_hat = normalise_features(q)
+        loss_series = loss_series + consistency_per_step(
+            s, p_hat.detach() if stop_grad_prior else p_hat, consistency).mean()
+        loss_prior = loss_prior + consistency_per_step(
+            p_hat, s.detach() if stop_grad_series else s, consistency).mean()
+        loss_freq = loss_freq + _frequency_loss(s, q, fft)
+    loss_series, loss_prior = loss_series / len(series), loss_prior / len(series)
+    loss_time = loss_prior - loss_series
+    return {
+        "loss": alpha * loss_time + (1.0 - alpha) * loss_freq,
+        "loss_time": loss_time,
+        "loss_freq": loss_freq,
+        "loss_series": loss_series.detach(),
+        "loss_prior": loss_prior.detach(),
     }
 
 
