@@ -232,13 +232,18 @@ def frect_loss(
         sym = sym + _SymmetricKLSum.apply(s, normalise_features(q), scale_series, scale_prior) / n_steps
         loss_freq = loss_freq + _frequency_loss(s, q, fft)
     sym = sym / len(series)
-    loss_time = sym - sym.detach()
+    return _loss_terms(alpha, sym - sym.detach(), loss_freq, sym, sym)
+
+
+def _loss_terms(alpha: float, loss_time: Tensor, loss_freq: Tensor, loss_series: Tensor,
+                loss_prior: Tensor) -> dict[str, Tensor]:
+    """The objective's dict: ``loss = alpha * L_tim + (1 - alpha) * L_fre`` and its logged parts."""
     return {
         "loss": alpha * loss_time + (1.0 - alpha) * loss_freq,
         "loss_time": loss_time,
         "loss_freq": loss_freq,
-        "loss_series": sym.detach(),
-        "loss_prior": sym.detach(),
+        "loss_series": loss_series.detach(),
+        "loss_prior": loss_prior.detach(),
     }
 
 
@@ -266,14 +271,7 @@ def _divergence_loss(
             p_hat, s.detach() if stop_grad_series else s, consistency).mean()
         loss_freq = loss_freq + _frequency_loss(s, q, fft)
     loss_series, loss_prior = loss_series / len(series), loss_prior / len(series)
-    loss_time = loss_prior - loss_series
-    return {
-        "loss": alpha * loss_time + (1.0 - alpha) * loss_freq,
-        "loss_time": loss_time,
-        "loss_freq": loss_freq,
-        "loss_series": loss_series.detach(),
-        "loss_prior": loss_prior.detach(),
-    }
+    return _loss_terms(alpha, loss_prior - loss_series, loss_freq, loss_series, loss_prior)
 
 
 #: values of ``model.score_form``: the official code's softmaxed score, its pre-softmax logit, Eqs. 22-24
