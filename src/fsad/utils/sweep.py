@@ -13,7 +13,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from fsad.utils.io import write_json
 from fsad.utils.loggers import finish_wandb_run
@@ -151,3 +151,34 @@ def mean_metrics(jobs: list[dict[str, Any]]) -> dict[str, float]:
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
                 values.setdefault(key, []).append(float(value))
     return {key: sum(v) / len(v) for key, v in sorted(values.items())}
+
+
+def parallel_jobs(threads: Any = None) -> int:
+    """``${fsad.parallel_jobs:${threads}}``, the job count of ``hydra/launcher=local_parallel``: how many jobs of
+    ``threads`` torch threads each fit the usable cores at once (joblib's count, which honours the CPU affinity and
+    a cgroup quota, e.g. a SLURM or container allocation); at least 1, and 1 for ``threads`` null (torch's
+    default: every core)."""
+    from joblib import cpu_count  # installed with the joblib launcher plugin
+
+    return max(1, cpu_count() // int(threads)) if threads else 1
+
+
+def slurm_gpus(accelerator: Any, devices: Any) -> int | None:
+    """``${fsad.slurm_gpus:${trainer.accelerator},${trainer.devices}}``, the GPUs per node of
+    ``hydra/launcher=slurm``: the trainer's device count for a GPU trainer, none (null) for any other."""
+    if str(accelerator) not in ("gpu", "cuda"):
+        return None
+    if isinstance(devices, int) and not isinstance(devices, bool) and devices > 0:
+        return devices
+    raise ValueError(f"trainer.devices={devices}: a SLURM job requests a number of GPUs; set trainer.devices=<n> "
+                     "(or hydra.launcher.gpus_per_node and hydra.launcher.tasks_per_node)")
+
+
+def register_launcher_resolvers() -> None:
+    """The resolvers of the launcher configs (``conf/hydra/launcher/``). The launchers hand every registered
+    resolver to their job processes (Hydra's singleton state)."""
+    OmegaConf.register_new_resolver("fsad.parallel_jobs", parallel_jobs, replace=True)
+    OmegaConf.register_new_resolver("fsad.slurm_gpus", slurm_gpus, replace=True)
+
+
+register_launcher_resolvers()  # the entry points import this module before Hydra composes their config
