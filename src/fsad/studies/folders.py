@@ -32,6 +32,7 @@ class Job:
         number: Hydra's job number (the folder name), None for a missing grid point or a single run.
         values: the job's overrides as ``{key: value}`` (for a missing job: its grid point).
         choices: the config groups the job composed (``model``, ``data``, ``experiment``, ...).
+        overrides: the job's command-line overrides as Hydra wrote them (``["data.window=60", ...]``).
     """
 
     number: int | None
@@ -41,6 +42,7 @@ class Job:
     metrics: dict[str, Any] = field(default_factory=dict)
     choices: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    overrides: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -63,16 +65,22 @@ def _read_json(path: Path) -> Any:
 def read_job(folder: Path, number: int | None = None) -> Job:
     """A job folder: its overrides (``.hydra/overrides.yaml``), status, metrics or error, and config choices."""
     hydra_dir = folder / ".hydra"
-    overrides = OmegaConf.load(hydra_dir / "overrides.yaml") if (hydra_dir / "overrides.yaml").is_file() else []
+    overrides = [str(o) for o in OmegaConf.load(hydra_dir / "overrides.yaml")] \
+        if (hydra_dir / "overrides.yaml").is_file() else []
     hydra_cfg = OmegaConf.load(hydra_dir / "hydra.yaml") if (hydra_dir / "hydra.yaml").is_file() else None
     choices = OmegaConf.to_container(hydra_cfg.hydra.runtime.choices) if hydra_cfg is not None else {}
-    job = Job(number=number, folder=folder, status="incomplete", values=job_values(list(overrides)),
-              choices=choices)
+    job = Job(number=number, folder=folder, status="incomplete", values=job_values(overrides),
+              choices=choices, overrides=overrides)
     if (folder / "metrics.json").is_file():  # before failed.json: a failed job may have been resumed
         job.status, job.metrics = "ok", _read_json(folder / "metrics.json")
     elif (folder / "failed.json").is_file():
         job.status, job.error = "failed", str(_read_json(folder / "failed.json").get("error"))
     return job
+
+
+def job_folders(folder: Path) -> list[Path]:
+    """The job folders of a sweep folder (its numbered subfolders), in job order."""
+    return sorted((p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
 
 
 def _job_config(folder: Path) -> DictConfig | None:
@@ -96,7 +104,7 @@ def read_folder(folder: str | Path) -> Sweep:
     folder = Path(folder)
     if not folder.is_dir():
         raise FolderError(f"{folder}: no such folder")
-    job_dirs = sorted((p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+    job_dirs = job_folders(folder)
     if (folder / "multirun.yaml").is_file() or job_dirs:
         return _read_sweep(folder, job_dirs)
     if (folder / ".hydra").is_dir() or (folder / "metrics.json").is_file():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import traceback
@@ -86,18 +85,16 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
+        from fsad.studies.folders import job_folders, read_job
+
         jobs = []
-        for job_dir in sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)):
-            overrides_file = job_dir / ".hydra" / "overrides.yaml"
-            overrides = overrides_file.read_text().strip().splitlines() if overrides_file.is_file() else []
-            entry: dict[str, Any] = {"job": int(job_dir.name), "dir": str(job_dir),
-                                     "overrides": [o.lstrip("- ").strip() for o in overrides]}
-            if (job_dir / "metrics.json").is_file():  # before failed.json: a failed job may have been resumed
-                entry.update(status="ok", metrics=json.loads((job_dir / "metrics.json").read_text()))
-            elif (job_dir / "failed.json").is_file():
-                entry.update(status="failed", error=json.loads((job_dir / "failed.json").read_text())["error"])
-            else:
-                entry.update(status="incomplete")
+        for job in (read_job(job_dir, int(job_dir.name)) for job_dir in job_folders(sweep_dir)):
+            entry: dict[str, Any] = {"job": job.number, "dir": str(job.folder), "overrides": job.overrides,
+                                     "status": job.status}
+            if job.status == "ok":
+                entry["metrics"] = job.metrics
+            elif job.status == "failed":
+                entry["error"] = job.error
             jobs.append(entry)
         finished = sum(job["status"] == "ok" for job in jobs)
         write_json(sweep_dir / "sweep_summary.json", {"jobs": jobs, "mean": mean_metrics(jobs),
