@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from fsad.studies.folders import FolderError, read_folder
-from fsad.studies.report import cross_method_markdown, write_study_report
+from fsad.studies.report import cross_method_markdown, write_cross_method, write_study_report
 from fsad.studies.spec import StudyError
-from fsad.studies.tables import all_positive_key, cell_table, cross_method_table, job_table, random_key
+from fsad.studies.tables import all_positive_key, cell_table, cross_method_table, job_table, random_key, runs_table
 from tests.conftest import PROJECT_ROOT
 
 STUDY = {
@@ -111,6 +111,38 @@ def test_cross_method_table_pivots_methods_against_datasets(tmp_path: Path):
     text = cross_method_markdown(table, "F1")
     assert "| red_f | 52.50 / 50.00 | - / 70.00 |" in text
     assert "Not run (missing from the sweep folder): demo/study: data.horizon=64 experiment=a/y" in text
+
+
+def _run_folder(folder: Path, model: str, data: str, overrides: list[str], metrics: dict) -> Path:
+    """A single run folder (no study): its overrides, config choices and metrics.json."""
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    (folder / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(
+        {"hydra": {"runtime": {"choices": {"model": model, "data": data}}}}))
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    return folder
+
+
+def test_runs_without_a_study_are_reported_side_by_side(tmp_path: Path):
+    first = _run_folder(tmp_path / "frect_msl", "frect", "msl", ["experiment=frect/msl", "threads=1"],
+                        {"test/paper/f1_pa": 0.9, "test/random/paper/f1_pa": 0.8, "test/all_positive/f1_pa": 0.95,
+                         "test/auc_roc": 0.6, "test/random/auc_roc": 0.5, "time/fit_seconds": 7.0})
+    second = _run_folder(tmp_path / "lof_msl", "lof", "msl", ["model=lof", "data=msl", "threads=1"],
+                         {"test/auc_roc": 0.7, "test/random/auc_roc": 0.49})
+    sweeps = [read_folder(first), read_folder(second)]
+    table = job_table(sweeps[0])
+    assert list(table.columns) == ["job", "model", "data", "experiment", "threads", "status", "test/paper/f1_pa",
+                                   "test/paper/f1_pa random", "test/paper/f1_pa all positive", "test/auc_roc",
+                                   "test/auc_roc random", "fit s", "error"]
+    runs = runs_table(sweeps)
+    assert runs["job"].tolist() == ["frect_msl", "lof_msl"]
+    assert runs["test/auc_roc"].tolist() == [0.6, 0.7] and runs["test/auc_roc random"].tolist() == [0.5, 0.49]
+    assert runs.columns[-2:].tolist() == ["fit s", "error"] and math.isnan(runs["test/paper/f1_pa"][1])
+    paths = write_cross_method(sweeps, tmp_path / "out")
+    text = paths["md"].read_text()
+    assert paths["md"].name == "runs.md" and "| lof_msl | lof | msl | - | ok | - | - | - | 0.700 | 0.490 | - |  |" \
+        in text
+    assert "threads" not in runs.columns and "Common to every run: `threads=1`" in text
 
 
 def test_bad_folders_and_blocks_are_named(tmp_path: Path):

@@ -11,7 +11,8 @@ import pandas as pd
 
 from fsad.studies.figure import draw
 from fsad.studies.folders import Sweep
-from fsad.studies.tables import _label, cell_table, cells_outside, cross_method_table, job_table, markdown
+from fsad.studies.tables import (_label, cell_table, cells_outside, common_overrides, cross_method_table, job_table,
+                                 markdown, runs_table)
 from fsad.utils.io import atomic_write
 
 
@@ -75,10 +76,24 @@ def cross_method_markdown(table: pd.DataFrame, headline: str) -> str:
 
 
 def write_cross_method(sweeps: list[Sweep], out: Path | None = None) -> dict[str, Path]:
-    """Write the cross-method table of several sweeps into ``out`` (default: a new folder
-    ``reports/<time>_<id>``): ``cross_method.md`` and ``cross_method.csv``."""
-    table = cross_method_table(sweeps)
+    """Write the cross-method table of several study sweeps into ``out`` (default: a new folder
+    ``reports/<time>_<id>``): ``cross_method.md`` and ``cross_method.csv``. When a folder has no study (single
+    runs, plain multiruns), every job of every folder side by side instead (:func:`~fsad.studies.tables.runs_table`):
+    ``runs.md`` and ``runs.csv``.
+
+    Raises:
+        ValueError: study sweeps with different headline columns (see ``cross_method_table``).
+    """
     out = out or Path("reports") / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{secrets.token_hex(3)}"
+    if any(sweep.study is None for sweep in sweeps):
+        runs, common = runs_table(sweeps), common_overrides(sweeps)
+        text = ("Runs side by side (each metric beside its random reference; `all positive`: every test step"
+                " flagged)\n\n" + markdown(runs)
+                + ("\nCommon to every run: " + " ".join(f"`{k}={v}`" for k, v in common.items()) + "\n" if common else "")
+                + "\nFolders: " + ", ".join(f"`{s.folder}`" for s in sweeps) + "\n")
+        return {"md": atomic_write(out / "runs.md", lambda p: p.write_text(text)),
+                "csv": atomic_write(out / "runs.csv", lambda p: runs.to_csv(p, index=False))}
+    table = cross_method_table(sweeps)
     headline = sweeps[0].study.headline
     text = cross_method_markdown(table, headline) + "\nSweeps: " + ", ".join(f"`{s.folder}`" for s in sweeps) + "\n"
     return {"md": atomic_write(out / "cross_method.md", lambda p: p.write_text(text)),

@@ -58,15 +58,26 @@ def _cell_for(study: Study, job: Job, jobs: list[Job]) -> PaperCell | None:
     return None
 
 
+# The columns of a run or sweep without a study: the paper protocol's point-adjusted F1 (time series), the
+# affiliation F1 at the honest train-percentile threshold, the threshold-free metrics (also on the raw, unsmoothed
+# scores) and the exact image protocol's mAD; keys no job has are dropped from the table.
+PLAIN_KEYS = ("test/paper/f1_pa", "test/train_percentile/aff_f1", "test/auc_roc", "test/raw/auc_roc", "test/auc_pr",
+              "test/vus_pr", "test/exact/mean/mad")
+
+
 def job_table(sweep: Sweep) -> pd.DataFrame:
     """One row per job (missing and failed ones included): the swept values, the status, each paper column's
     ours / paper / delta, the headline's random and all-positive references, the honest metrics each with its
-    random reference, and the budget (epochs trained, seconds of fitting)."""
+    random reference, and the budget (epochs trained, seconds of fitting). Without a study (a plain multirun or a
+    single run): the job's ``model`` and ``data`` choices, its overrides and :data:`PLAIN_KEYS` with their random
+    (and all-positive) references."""
     study = sweep.study
+    keys = list(study.grid) if study else list(dict.fromkeys(k for job in sweep.jobs for k in job.values))
     rows = []
     for job in sorted(sweep.jobs, key=lambda j: (j.number is None, j.number or 0)):
         row: dict[str, Any] = {"job": job.number if job.number is not None else "-"}
-        keys = list(study.grid) if study else []
+        if not study:  # what ran, as the run's config groups name it
+            row.update(model=job.choices.get("model", ""), data=job.choices.get("data", ""))
         row.update({key: _label(job.values.get(key, "")) for key in keys})
         row["status"] = job.status
         if study:
@@ -82,16 +93,43 @@ def job_table(sweep: Sweep) -> pd.DataFrame:
             row[f"{study.headline} all positive"] = _scaled(job, all_positive_key(head), study.scale)
             honest = study.honest
         else:
-            honest = ("test/auc_roc", "test/auc_pr", "test/vus_pr", "test/exact/mean/mad")
+            honest = PLAIN_KEYS
         for key in honest:
             row[key] = _number(job.metrics.get(key))
             row[f"{key} random"] = _number(job.metrics.get(random_key(key)))
+            if all_positive_key(key):
+                row[f"{key} all positive"] = _number(job.metrics.get(all_positive_key(key)))
         row["epochs"] = _number(job.metrics.get("time/epochs"))
         row["fit s"] = _number(job.metrics.get("time/fit_seconds"))
         row["error"] = job.error or ""
         rows.append(row)
     frame = pd.DataFrame(rows)
     return frame.dropna(axis=1, how="all") if not frame.empty else frame
+
+
+def common_overrides(sweeps: list[Sweep]) -> dict[str, str]:
+    """The overrides every job of these folders shares, as ``{key: label}`` (e.g. the budget of a comparison)."""
+    jobs = [job for sweep in sweeps for job in sweep.jobs]
+    keys = dict.fromkeys(k for job in jobs for k in job.values)
+    return {k: _label(jobs[0].values[k]) for k in keys
+            if all(k in job.values and _label(job.values[k]) == _label(jobs[0].values[k]) for job in jobs)}
+
+
+def runs_table(sweeps: list[Sweep]) -> pd.DataFrame:
+    """Every job of several folders without a common study (single runs, plain multiruns) in one table: the
+    job as ``<folder>/<number>`` (or ``<folder>`` for a single run), then each folder's :func:`job_table` (columns a
+    folder lacks are empty) without the overrides all jobs share (:func:`common_overrides`)."""
+    def label(name: str, job: Any) -> str:
+        return name if job == "-" else f"{name}/{job}"
+
+    frames = [job_table(s).assign(job=lambda f, name=s.folder.name: [label(name, j) for j in f["job"]])
+              for s in sweeps]
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame()
+    frame = pd.concat(frames, ignore_index=True).drop(columns=list(common_overrides(sweeps)), errors="ignore")
+    tail = [c for c in ("epochs", "fit s", "error") if c in frame.columns]
+    return frame[[c for c in frame.columns if c not in tail] + tail]
 
 
 def cell_table(sweep: Sweep) -> pd.DataFrame:
