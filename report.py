@@ -1,8 +1,9 @@
 """Turn sweep (or run) folders into the papers' tables and figures: ``python report.py <folder> [<folder> ...]``.
 
-``--list`` prints every study sweep file with its job count. One folder: ``report.md`` / ``report.csv`` / ``report_cells.csv`` / ``report.png`` / ``report.svg`` in it, and
-the Markdown printed. Several: each one's report, then the cross-method table (``--out``, default a new
-``reports/<time>_<id>/`` folder).
+``--list`` prints every study sweep file with its job count. One folder: ``report.md`` / ``report.csv`` /
+``report_cells.csv`` / ``report.png`` / ``report.svg`` in it, and the Markdown printed. Several: each one's report,
+then (``--out``, default a new ``reports/<time>_<id>/`` folder) the cross-method table of study sweeps, or
+``runs.md`` / ``runs.csv`` with every job side by side when a folder has no study.
 """
 
 import argparse
@@ -28,10 +29,17 @@ def main(argv: list[str] | None = None) -> int:
         from fsad.studies.catalog import catalog
         from fsad.studies.tables import markdown
 
-        print(markdown(catalog()), end="")
+        try:
+            print(markdown(catalog()), end="")
+        except Exception as err:  # noqa: BLE001 - a sweep file that does not compose, or a malformed study block
+            print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+            return 2
         return 0
     if not args.folders:
         parser.error("give at least one sweep or run folder (or --list)")
+    twice = sorted({str(f) for f in args.folders if [g.resolve() for g in args.folders].count(f.resolve()) > 1})
+    if twice:
+        parser.error(f"a folder given twice: {', '.join(twice)}")
     try:
         sweeps = [read_folder(folder) for folder in args.folders]
     except (FolderError, StudyError) as err:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -39,6 +40,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     check_options(cfg)
     main_process = rank_zero_only.rank == 0
     start = plan_start(cfg, Path(cfg.paths.output_dir), main_process=main_process)
+    if start.finished:  # a finished job of a sweep relaunched in its own folder
+        return json.loads((start.run_dir / "metrics.json").read_text())
     moved = start.run_dir != Path(cfg.paths.output_dir)  # a resumed run continues in its own folder
     with open_dict(cfg):
         cfg.paths.output_dir = str(start.run_dir)

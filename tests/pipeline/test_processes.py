@@ -137,3 +137,29 @@ def test_hydra_run_dir_onto_a_finished_run_is_refused_before_hydra_writes(tmp_pa
     assert "already holds a run" in proc.stderr
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
+
+
+def test_a_sweep_keeps_its_jobs_in_one_folder_and_is_finished_only_by_its_own_relaunch(tmp_path: Path):
+    """Jobs that set another task_name (as experiments do) stay in the sweep's folder; a new sweep never writes into
+    it; the same sweep relaunched there with ckpt_path=last leaves its finished jobs as they are and reruns the
+    job that never finished."""
+    args = TINY + ["trainer.max_epochs=1", f"paths.log_dir={tmp_path}", "print_config=false"]
+    run("train.py", ["-m", "task_name=task_a,task_b", *args])
+    (sweep,) = (tmp_path / "train" / "multiruns").iterdir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train"]
+    summary = json.loads((sweep / "sweep_summary.json").read_text())
+    assert [(job["job"], job["status"]) for job in summary["jobs"]] == [(0, "ok"), (1, "ok")]
+    (sweep / "1" / "metrics.json").unlink()  # as if job 1 had been stopped before its first checkpoint
+    for ckpt in (sweep / "1" / "checkpoints").glob("*.ckpt"):
+        ckpt.unlink()
+    before = {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()}
+    for refused in (["task_name=task_a,task_b"], ["task_name=task_a,task_c", "ckpt_path=last"]):
+        proc = run("train.py", ["-m", *refused, *args, f"hydra.sweep.dir={sweep}"], returncode=2)
+        assert f"{sweep} already holds a sweep" in proc.stderr
+    assert "it ran " in proc.stderr and "task_name=task_a,task_c" in proc.stderr
+    assert {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()} == before
+    job0 = (sweep / "0" / "metrics.json").read_bytes()
+    run("train.py", ["-m", "task_name=task_a,task_b", *args, f"hydra.sweep.dir={sweep}", "ckpt_path=last"])
+    assert (sweep / "0" / "metrics.json").read_bytes() == job0 and (sweep / "1" / "metrics.json").is_file()
+    summary = json.loads((sweep / "sweep_summary.json").read_text())
+    assert [(job["job"], job["status"]) for job in summary["jobs"]] == [(0, "ok"), (1, "ok")]

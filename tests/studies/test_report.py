@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 import yaml
 
 from fsad.studies.folders import FolderError, read_folder
-from fsad.studies.report import cross_method_markdown, write_cross_method, write_study_report
+from fsad.studies.report import cross_method_markdown, study_markdown, write_cross_method, write_study_report
 from fsad.studies.spec import StudyError
 from fsad.studies.tables import all_positive_key, cell_table, cross_method_table, job_table, random_key, runs_table
 from tests.conftest import PROJECT_ROOT
@@ -154,6 +155,43 @@ def test_bad_folders_and_blocks_are_named(tmp_path: Path):
     root = _sweep_folder(tmp_path / "bad", [{"experiment": "a/x", "data.window": 90, "F1": 1.0}], {})
     with pytest.raises(StudyError, match=r"conf/sweep/demo/study.yaml: paper\[0\].data.window: expected a swept key"):
         read_folder(root)
+
+
+def test_damaged_files_are_named_and_damaged_jobs_stay_rows(tmp_path: Path):
+    root = _demo(tmp_path)
+    (root / "0" / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["experiment=a/x", "data.horizon"]))
+    (root / "1" / "metrics.json").write_text("[1, 2]")
+    jobs = {job.number: job for job in read_folder(root).jobs}
+    assert jobs[0].status == jobs[1].status == "unreadable"
+    assert str(root / "0" / ".hydra" / "overrides.yaml") in jobs[0].error and "key=value" in jobs[0].error
+    assert jobs[1].error == f"{root / '1' / 'metrics.json'}: expected a JSON object ({{\"key\": value, ...}}), got list"
+    assert "Jobs: 5 (1 failed, 2 unreadable, 2 missing)" in study_markdown(read_folder(root))
+    (root / "multirun.yaml").write_text("hydra: [")
+    with pytest.raises(FolderError, match=r"multirun.yaml: not readable as YAML"):
+        read_folder(root)
+    with pytest.raises(FolderError, match="a file, not a folder"):
+        read_folder(root / "multirun.yaml")
+    report = importlib.util.spec_from_file_location("report_cli", PROJECT_ROOT / "report.py")
+    cli = importlib.util.module_from_spec(report)
+    report.loader.exec_module(cli)
+    with pytest.raises(SystemExit) as stop:
+        cli.main([str(root), str(root / "." / "")])
+    assert stop.value.code == 2
+
+
+def test_the_report_says_what_every_job_ran_with_and_warns_before_a_misleading_comparison(tmp_path: Path):
+    root = _demo(tmp_path)
+    for number in (0, 1, 2):
+        path = root / str(number) / ".hydra" / "overrides.yaml"
+        path.write_text(yaml.safe_dump(yaml.safe_load(path.read_text()) + ["data=synthetic", "trainer.max_epochs=1"]))
+    multirun = yaml.safe_load((root / "multirun.yaml").read_text())
+    multirun["study"]["metrics"]["PA-F1"] = "test/paper/f1_pa"
+    (root / "multirun.yaml").write_text(yaml.safe_dump(multirun))
+    text = study_markdown(read_folder(root))
+    assert "Every job also ran with: `sweep=demo/study` `data=synthetic` `trainer.max_epochs=1`." in text
+    assert "**Warning:** `data=` replaces the datasets" in text
+    assert "**Warning:** paper column PA-F1 is `test/paper/f1_pa`, which no finished job's metrics.json has" in text
+    assert "paper column F1" not in text
 
 
 def test_a_study_sweep_runs_end_to_end_and_reports(tmp_path: Path):

@@ -3,6 +3,8 @@ published cell of its ``paper:`` block selects at least one job of its grid."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,21 @@ def test_pinning_one_dataset_keeps_the_study_grid(name: str):
         grid = swept_values(dict(cfg.hydra.sweeper.params), [f"experiment={experiment}"])
         assert set(grid) == set(study.grid), f"{name} with experiment={experiment}: {grid}"
         assert len(expand(grid)) == len(study.jobs()) // len(study.grid["experiment"])
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda text: text.replace("  metrics: {F1: test/paper/f1_pa, P: test/paper/precision_pa, R: test/paper/recall_pa}\n",
+                               ""), "study.metrics: expected"),
+    (lambda text: text.replace("{experiment: frect/msl, data.window: 90,", "{experiment: frect/msl, data.window: 95,"),
+     "experiment=frect/msl data.window=95 select no point of the file's grid"),
+])
+def test_a_malformed_study_file_stops_the_sweep_before_any_job(tmp_path: Path, edit, message: str):
+    (tmp_path / "sweep" / "bad").mkdir(parents=True)
+    text = (PROJECT_ROOT / "conf" / "sweep" / "frect" / "window.yaml").read_text()
+    (tmp_path / "sweep" / "bad" / "window.yaml").write_text(edit(text))
+    sweep_dir = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "train.py", "-m", "sweep=bad/window", f"hydra.searchpath=[file://{tmp_path}]",
+                           f"hydra.sweep.dir={sweep_dir}"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-2000:]
+    assert not any(p.name.isdigit() for p in sweep_dir.iterdir()) if sweep_dir.exists() else True

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from fsad.studies.grid import job_values, matches
 from fsad.studies.spec import Study, load_study
 
-STATUSES = ("ok", "failed", "incomplete", "missing")
+STATUSES = ("ok", "failed", "incomplete", "unreadable", "missing")
 
 
 class FolderError(ValueError):
@@ -55,26 +55,45 @@ class Sweep:
     name: str
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise FolderError(f"{path}: not readable as JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise FolderError(f"{path}: expected a JSON object ({{\"key\": value, ...}}), got {type(data).__name__}")
+    return data
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return OmegaConf.load(path)
+    except Exception as err:  # noqa: BLE001 - YAML, OmegaConf and OS errors all mean "cannot read this file"
+        raise FolderError(f"{path}: not readable as YAML ({type(err).__name__}: {err})") from err
 
 
 def read_job(folder: Path, number: int | None = None) -> Job:
-    """A job folder: its overrides (``.hydra/overrides.yaml``), status, metrics or error, and config choices."""
+    """A job folder: its overrides (``.hydra/overrides.yaml``), status, metrics or error, and config choices. A job
+    whose files cannot be read is a job with status ``unreadable``, the reason (naming the file) as its error and
+    what could be read before it (never dropped)."""
     hydra_dir = folder / ".hydra"
-    overrides = [str(o) for o in OmegaConf.load(hydra_dir / "overrides.yaml")] \
-        if (hydra_dir / "overrides.yaml").is_file() else []
-    hydra_cfg = OmegaConf.load(hydra_dir / "hydra.yaml") if (hydra_dir / "hydra.yaml").is_file() else None
-    choices = OmegaConf.to_container(hydra_cfg.hydra.runtime.choices) if hydra_cfg is not None else {}
-    job = Job(number=number, folder=folder, status="incomplete", values=job_values(overrides),
-              choices=choices, overrides=overrides)
-    if (folder / "metrics.json").is_file():  # before failed.json: a failed job may have been resumed
-        job.status, job.metrics = "ok", _read_json(folder / "metrics.json")
-    elif (folder / "failed.json").is_file():
-        job.status, job.error = "failed", str(_read_json(folder / "failed.json").get("error"))
+    overrides_file = hydra_dir / "overrides.yaml"
+    job = Job(number=number, folder=folder, status="incomplete")
+    try:
+        overrides = [str(o) for o in _read_yaml(overrides_file)] if overrides_file.is_file() else []
+        try:
+            job.values, job.overrides = job_values(overrides), overrides
+        except Exception as err:  # noqa: BLE001 - Hydra's override parser raises its own error types
+            raise FolderError(f"{overrides_file}: an override is not Hydra's key=value ({err})") from err
+        hydra_cfg = _read_yaml(hydra_dir / "hydra.yaml") if (hydra_dir / "hydra.yaml").is_file() else None
+        choices = OmegaConf.select(hydra_cfg, "hydra.runtime.choices") if hydra_cfg is not None else None
+        job.choices = OmegaConf.to_container(choices) if choices is not None else {}
+        if (folder / "metrics.json").is_file():  # before failed.json: a failed job may have been resumed
+            job.metrics, job.status = _read_json(folder / "metrics.json"), "ok"
+        elif (folder / "failed.json").is_file():
+            job.error, job.status = str(_read_json(folder / "failed.json").get("error")), "failed"
+    except FolderError as err:
+        job.status, job.error = "unreadable", str(err)
     return job
 
 
@@ -88,9 +107,9 @@ def _job_config(folder: Path) -> DictConfig | None:
     config, hydra_file = folder / ".hydra" / "config.yaml", folder / ".hydra" / "hydra.yaml"
     if not config.is_file():
         return None
-    cfg = OmegaConf.load(config)
+    cfg = _read_yaml(config)
     if hydra_file.is_file():
-        cfg = OmegaConf.merge(cfg, OmegaConf.load(hydra_file))
+        cfg = OmegaConf.merge(cfg, _read_yaml(hydra_file))
     return cfg
 
 
@@ -102,6 +121,8 @@ def read_folder(folder: str | Path) -> Sweep:
         fsad.studies.spec.StudyError: the sweep's ``study:`` / ``paper:`` block is malformed.
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise FolderError(f"{folder}: a file, not a folder (give the sweep or run folder)")
     if not folder.is_dir():
         raise FolderError(f"{folder}: no such folder")
     job_dirs = job_folders(folder)
@@ -119,8 +140,11 @@ def read_folder(folder: str | Path) -> Sweep:
 def _read_sweep(folder: Path, job_dirs: list[Path]) -> Sweep:
     study = None
     if (folder / "multirun.yaml").is_file():
-        cfg = OmegaConf.load(folder / "multirun.yaml")
-        command_line = list(cfg.hydra.overrides.task) if cfg.get("hydra") else []
+        cfg = _read_yaml(folder / "multirun.yaml")
+        if not isinstance(cfg, DictConfig):
+            raise FolderError(f"{folder / 'multirun.yaml'}: expected Hydra's multirun config (a mapping)")
+        task = OmegaConf.select(cfg, "hydra.overrides.task")
+        command_line = [str(o) for o in task] if task is not None else []
         study = load_study(cfg, command_line)
     jobs = [read_job(d, int(d.name)) for d in job_dirs]
     if study is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from fsad.studies.figure import draw
-from fsad.studies.folders import Sweep
+from fsad.studies.folders import STATUSES, Sweep
 from fsad.studies.tables import (_label, cell_table, cells_outside, common_overrides, cross_method_table, job_table,
                                  markdown, runs_table)
 from fsad.utils.io import atomic_write
@@ -24,10 +24,11 @@ def study_markdown(sweep: Sweep) -> str:
     """The study's report as Markdown: the header (title, grid stated or reconstructed, finished jobs), the table
     against the paper's cells and the table of every job."""
     study, jobs = sweep.study, sweep.jobs
-    counts = {status: sum(j.status == status for j in jobs) for status in ("ok", "failed", "incomplete", "missing")}
+    counts = {status: sum(j.status == status for j in jobs) for status in STATUSES}
     lines = [f"# {study.title if study else sweep.name}", "",
              f"Folder: `{sweep.folder}`. Jobs: {len(jobs)} ("
              + ", ".join(f"{n} {status}" for status, n in counts.items() if n) + ")."]
+    lines += _settings_lines(sweep)
     if study:
         head = study.metrics[study.headline]
         lines += [f"Study `{study.name}`; grid {'as the paper states it' if study.grid_source == 'stated' else 'reconstructed (the paper does not state it fully; see the sweep file)'}."
@@ -45,6 +46,23 @@ def study_markdown(sweep: Sweep) -> str:
                       + "; ".join(" ".join(f"{k}={_label(v)}" for k, v in c.where.items()) for c in outside) + "."]
     lines += ["", "## Every job", "", markdown(job_table(sweep), _digits(sweep))]
     return "\n".join(lines)
+
+
+def _settings_lines(sweep: Sweep) -> list[str]:
+    """What every job ran with beyond its grid point (the budget, a replaced dataset), and the warnings a reader
+    needs before comparing with the paper: a ``data=`` override under a study, a paper column no job reports."""
+    study = sweep.study
+    shared = {k: v for k, v in common_overrides([sweep]).items() if not (study and k in study.grid)}
+    lines = [f"Every job also ran with: {' '.join(f'`{k}={v}`' for k, v in shared.items())}."] if shared else []
+    if study and any("data" in job.values and "data" not in study.grid for job in sweep.jobs):
+        lines.append("**Warning:** `data=` replaces the datasets of the experiments these paper cells were published"
+                     " for; the paper's numbers are not numbers for these data.")
+    finished = [job for job in sweep.jobs if job.status == "ok"]
+    for column, key in (study.metrics.items() if study and finished else []):
+        if not any(key in job.metrics for job in finished):
+            lines.append(f"**Warning:** paper column {column} is `{key}`, which no finished job's metrics.json"
+                         " has (a misspelt key in the study block, or an evaluation that does not compute it).")
+    return lines
 
 
 def write_study_report(sweep: Sweep) -> dict[str, Path]:

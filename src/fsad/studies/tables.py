@@ -59,10 +59,10 @@ def _cell_for(study: Study, job: Job, jobs: list[Job]) -> PaperCell | None:
 
 
 # The columns of a run or sweep without a study: the paper protocol's point-adjusted F1 (time series), the
-# affiliation F1 at the honest train-percentile threshold, the threshold-free metrics (also on the raw, unsmoothed
-# scores) and the exact image protocol's mAD; keys no job has are dropped from the table.
-PLAIN_KEYS = ("test/paper/f1_pa", "test/train_percentile/aff_f1", "test/auc_roc", "test/raw/auc_roc", "test/auc_pr",
-              "test/vus_pr", "test/exact/mean/mad")
+# affiliation and point-wise F1 at the honest train-percentile threshold, the threshold-free metrics (also on the
+# raw, unsmoothed scores) and the exact image protocol's mAD; keys no job has are dropped from the table.
+PLAIN_KEYS = ("test/paper/f1_pa", "test/train_percentile/aff_f1", "test/train_percentile/f1", "test/auc_roc",
+              "test/raw/auc_roc", "test/auc_pr", "test/vus_pr", "test/exact/mean/mad")
 
 
 def job_table(sweep: Sweep) -> pd.DataFrame:
@@ -108,8 +108,11 @@ def job_table(sweep: Sweep) -> pd.DataFrame:
 
 
 def common_overrides(sweeps: list[Sweep]) -> dict[str, str]:
-    """The overrides every job of these folders shares, as ``{key: label}`` (e.g. the budget of a comparison)."""
-    jobs = [job for sweep in sweeps for job in sweep.jobs]
+    """The overrides every job of these folders that ran shares, as ``{key: label}`` (e.g. the budget of a
+    comparison); grid points that never ran and unreadable jobs are not counted."""
+    jobs = [job for sweep in sweeps for job in sweep.jobs if job.status not in ("missing", "unreadable")]
+    if not jobs:
+        return {}
     keys = dict.fromkeys(k for job in jobs for k in job.values)
     return {k: _label(jobs[0].values[k]) for k in keys
             if all(k in job.values and _label(job.values[k]) == _label(jobs[0].values[k]) for job in jobs)}

@@ -8,6 +8,7 @@ The ``ckpt_path`` option decides how a training run starts (:func:`plan_start`):
 |---|---|
 | ``null`` | starts from scratch in its own new folder |
 | ``last`` | resumes the newest unfinished run beside its folder whose experiment matches (data, model, task) |
+| ``last`` in a sweep job | as above among the jobs of the task's sweeps with the same overrides (the same grid point); a job whose own folder is finished is not trained again; a job with nothing to resume starts (again) in its folder |
 | ``<run>/checkpoints/x.ckpt`` of an unfinished run | resumes that run in its folder (experiment must match) |
 | ``<run>/checkpoints/x.ckpt`` or ``<run>`` of a finished run | starts in its own new folder from those *weights* (epoch 0, new optimiser); ``init_from`` records the file |
 | any other checkpoint file | resumes the file's training state (epoch, optimiser) in its own new folder |
@@ -50,11 +51,14 @@ class RunStart:
         run_dir: the folder every output of this run goes to.
         resume_from: checkpoint whose full training state (weights, optimiser, epoch) is restored, or None.
         init_from: checkpoint whose weights initialise a new run (epoch 0, fresh optimiser), or None.
+        finished: the run in ``run_dir`` is already finished and is not trained again (a sweep job resumed in its
+            own sweep folder, see :func:`plan_start`).
     """
 
     run_dir: Path
     resume_from: str | None = None
     init_from: str | None = None
+    finished: bool = False
 
 
 def is_finished(run_dir: Path) -> bool:
@@ -123,11 +127,12 @@ def plan_start(cfg: DictConfig, run_dir: Path, main_process: bool = True) -> Run
         start = RunStart(run_dir)
     else:
         start = _start_from_file(cfg, run_dir, Path(str(option)))
-    if not main_process:
+    if not main_process or start.finished:
         return start
     if start.resume_from:
         read_checkpoint(start.resume_from)  # a clear error for a truncated or foreign file, before anything runs
-    if start.run_dir == run_dir and not start.resume_from and _holds_a_run(run_dir):
+    rerun = option == "last" and run_dir.name.isdigit() and not any((run_dir / "checkpoints").glob("*.ckpt"))
+    if start.run_dir == run_dir and not start.resume_from and _holds_a_run(run_dir) and not rerun:
         raise RunFolderError(f"{run_dir} already holds a run (config.yaml, metrics.json or checkpoints); a new run "
                              "never writes into another one. Choose another hydra.run.dir, or resume it with "
                              "ckpt_path=last")
@@ -162,27 +167,55 @@ def _start_from_file(cfg: DictConfig, run_dir: Path, path: Path) -> RunStart:
 
 
 def _resume_last(cfg: DictConfig, run_dir: Path, main_process: bool) -> RunStart:
+    sweep_job = run_dir.name.isdigit()
+    if sweep_job and is_finished(run_dir):  # a sweep relaunched into its own folder: this grid point is done
+        log.info("%s is finished: not trained again", run_dir)
+        return RunStart(run_dir, finished=True)
     if (run_dir / "checkpoints" / "last.ckpt").is_file() and not is_finished(run_dir):
         candidates = [run_dir]
     else:
         candidates = sorted((run for run in _neighbours(run_dir) if not is_finished(run)),
                             key=lambda p: (p / "checkpoints" / "last.ckpt").stat().st_mtime, reverse=True)
+    if not candidates and sweep_job:  # this grid point never started: it starts now
+        log.info("ckpt_path=last: no unfinished run of this job's overrides; %s starts a new run", run_dir)
+        return RunStart(run_dir)
     if not candidates:
         raise FileNotFoundError(f"ckpt_path=last: no unfinished run with checkpoints/last.ckpt under {run_dir.parent}"
-                                + (" or the other sweeps' jobs" if run_dir.name.isdigit() else "")
-                                + "; pass ckpt_path=<run>/checkpoints/last.ckpt to name one")
+                                "; pass ckpt_path=<run>/checkpoints/last.ckpt to name one")
     rejected = []
     for run in candidates:
-        differences = config_differences(cfg, run)
+        differences = config_differences(cfg, run) + (_override_differences(run) if sweep_job else [])
         if differences:
             rejected.append(f"  {run}: {'; '.join(differences[:3])}" + (" ..." if len(differences) > 3 else ""))
         elif main_process and run != run_dir and in_use(run):
             rejected.append(f"  {run}: being trained by another process right now")
         else:
             return RunStart(run, resume_from=str(run / "checkpoints" / "last.ckpt"))
+    if sweep_job:
+        log.info("ckpt_path=last: no unfinished run of this job's overrides is free; %s starts a new run", run_dir)
+        return RunStart(run_dir)
     raise RunFolderError("ckpt_path=last: no unfinished run of this experiment (task, data, model) that is free "
                          f"under {run_dir.parent}; the unfinished runs there:\n" + "\n".join(rejected)
                          + "\nCompose the same experiment, or pass ckpt_path=<run>/checkpoints/last.ckpt")
+
+
+def job_overrides(overrides: list[str]) -> list[str]:
+    """A job's own settings among its command-line overrides: without ``ckpt_path`` and Hydra's keys, sorted (what
+    identifies a grid point of a sweep)."""
+    return sorted(o for o in overrides if not o.lstrip("+~").startswith(("ckpt_path=", "hydra.", "hydra/")))
+
+
+def _override_differences(run: Path) -> list[str]:
+    """How this sweep job's overrides differ from those of the job in ``run`` (``.hydra/overrides.yaml``; nothing
+    to compare for a run without it or outside Hydra)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    stored_file = run / ".hydra" / "overrides.yaml"
+    if not HydraConfig.initialized() or not stored_file.is_file():  # a run not started from the command line
+        return []
+    stored = job_overrides([str(o) for o in OmegaConf.load(stored_file)])
+    now = job_overrides(list(HydraConfig.get().overrides.task))
+    return [] if stored == now else [f"overrides: run {' '.join(stored)}, now {' '.join(now)}"]
 
 
 def _neighbours(run_dir: Path) -> list[Path]:
@@ -196,19 +229,52 @@ def _neighbours(run_dir: Path) -> list[Path]:
 
 
 def refuse_occupied_run_dir(argv: list[str]) -> None:
-    """Before Hydra starts (it writes ``.hydra/`` and the log file into its run folder at once): exit with status
-    2 and a message when ``hydra.run.dir=<folder>`` names a folder that already holds a run and no ``ckpt_path``
-    asks to resume it. :func:`plan_start` makes the same check for everything Hydra has not already touched."""
+    """Before Hydra starts (it writes ``.hydra/`` and the log file into its run folder at once, and a sweep's
+    ``multirun.yaml`` and each job's ``.hydra/``): exit with status 2 and a message when ``hydra.run.dir=<folder>``
+    names a folder that already holds a run and no ``ckpt_path`` asks to resume it, or when
+    ``hydra.sweep.dir=<folder>`` names a folder that already holds a sweep, unless ``ckpt_path=last`` relaunches
+    that same sweep (the same overrides as its ``multirun.yaml``) to finish it. :func:`plan_start` makes the same
+    check for everything Hydra has not already touched."""
     from lightning.pytorch.utilities import rank_zero_only
 
     if rank_zero_only.rank != 0:  # a DDP process of a run that rank 0 has already claimed
         return
-    folder = next((a.split("=", 1)[1] for a in argv if a.startswith("hydra.run.dir=")), None)
-    if folder is None or any(a.startswith("ckpt_path=") for a in argv) or not _holds_a_run(Path(folder)):
-        return
-    print(f"{folder} already holds a run (config.yaml, metrics.json or checkpoints); a new run never writes into "
-          "another one. Choose another hydra.run.dir, or resume it with ckpt_path=last", file=sys.stderr)
-    raise SystemExit(2)
+    run_folder = next((a.split("=", 1)[1] for a in argv if a.startswith("hydra.run.dir=")), None)
+    sweep_folder = next((a.split("=", 1)[1] for a in argv if a.startswith("hydra.sweep.dir=")), None)
+    message = None
+    if run_folder is not None and not any(a.startswith("ckpt_path=") for a in argv) and \
+            _holds_a_run(Path(run_folder)):
+        message = (f"{run_folder} already holds a run (config.yaml, metrics.json or checkpoints); a new run never "
+                   "writes into another one. Choose another hydra.run.dir, or resume it with ckpt_path=last")
+    if sweep_folder is not None and ({"-m", "--multirun"} & set(argv)) and _holds_a_sweep(Path(sweep_folder)):
+        message = _sweep_relaunch_problem(Path(sweep_folder), argv)
+    if message:
+        print(message, file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _holds_a_sweep(folder: Path) -> bool:
+    return folder.is_dir() and ((folder / "multirun.yaml").exists() or (folder / "sweep_summary.json").exists()
+                                or any(p.is_dir() and p.name.isdigit() for p in folder.iterdir()))
+
+
+def _sweep_relaunch_problem(folder: Path, argv: list[str]) -> str | None:
+    """None when ``argv`` relaunches the sweep in ``folder`` (``ckpt_path=last`` and its overrides), else why not."""
+    refused = (f"{folder} already holds a sweep; a new sweep never writes into another one (Hydra would rewrite each "
+               "job's .hydra/ files). Choose another hydra.sweep.dir, or finish that sweep with the same overrides "
+               "plus ckpt_path=last")
+    if "ckpt_path=last" not in argv:
+        return refused
+    stored_file = folder / "multirun.yaml"
+    try:
+        stored = job_overrides([str(o) for o in OmegaConf.load(stored_file).hydra.overrides.task])
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the same answer
+        return f"{refused}. Its {stored_file} cannot be read ({type(err).__name__}: {err})"
+    now = job_overrides([a for a in argv if a not in ("-m", "--multirun")])
+    if stored != now:
+        return (f"{refused}. The overrides differ from those in {stored_file}: it ran {' '.join(stored)}; "
+                f"now {' '.join(now)}")
+    return None
 
 
 def _holds_a_run(folder: Path) -> bool:

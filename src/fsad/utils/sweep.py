@@ -83,6 +83,26 @@ class SweepSummary(Callback):
     metrics (or error), and the mean of every metric over the finished jobs (e.g. one job per SMD machine gives the
     OmniAnomaly per-machine average); print one line per job. Exits with status 1 when any job did not finish."""
 
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Before any job: a study sweep's ``study:`` and ``paper:`` blocks must be well formed and every paper cell
+        must select a point of the file's own grid (:class:`~fsad.studies.spec.StudyError` names the file, the field
+        and what was expected), so a mistake is not found after hours of training."""
+        from fsad.studies.spec import StudyError, load_study
+
+        try:
+            study = load_study(config)
+            if study is not None:
+                load_study(config, [str(o) for o in config.hydra.overrides.task])
+                outside = study.unmatched_cells()
+                if outside:
+                    raise StudyError(f"conf/sweep/{study.name}.yaml: paper: the cells "
+                                     + "; ".join(" ".join(f"{k}={v}" for k, v in c.where.items()) for c in outside)
+                                     + " select no point of the file's grid (hydra.sweeper.params)")
+        except StudyError as err:  # Hydra turns a callback's exception into a warning: stop the sweep here
+            log.error("%s", err)
+            print(f"error: {err}; no job was started", file=sys.stderr)
+            raise SystemExit(2) from err
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         from fsad.studies.folders import job_folders, read_job
