@@ -150,6 +150,7 @@ def test_quickstart_trains_and_reads_the_run(kernel_env, tmp_path: Path):
     assert images == 1  # the score plot
 
 
+@pytest.mark.slow
 def test_paper_vs_ours_runs_the_sweep_and_reports(kernel_env, tmp_path: Path):
     nb, scratch = run_notebook("02_paper_vs_ours.ipynb", tmp_path, kernel_env)
     text, images = outputs(nb)
@@ -160,6 +161,7 @@ def test_paper_vs_ours_runs_the_sweep_and_reports(kernel_env, tmp_path: Path):
     assert images == 1  # the report figure
 
 
+@pytest.mark.slow
 def test_image_maps_trains_and_shows_maps(kernel_env, tmp_path: Path):
     nb, scratch = run_notebook("03_image_maps.ipynb", tmp_path, kernel_env)
     text, images = outputs(nb)

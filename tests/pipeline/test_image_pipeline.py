@@ -96,6 +96,7 @@ def test_data_model_and_evaluation_of_different_tasks_stop_before_training(tmp_p
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+@pytest.mark.slow
 def test_a_resumed_image_run_ends_like_an_uninterrupted_one(trained, tmp_path: Path):
     """Two epochs in one go, and one epoch interrupted then resumed with ckpt_path=last, give the same maps."""
     base, _ = trained

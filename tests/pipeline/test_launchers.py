@@ -104,6 +104,7 @@ def test_local_parallel_sweep_runs_jobs_in_worker_processes_each_in_its_own_fold
 # --- hydra/launcher=submitit_local (here) and slurm (our config of submitit_slurm) ----------------------------
 
 
+@pytest.mark.slow
 def test_submitit_local_sweep_writes_the_summary_of_the_basic_launcher(tmp_path: Path):
     """The same two jobs with the basic launcher and with submitit (each job its own process): the same jobs,
     overrides, statuses and errors, and the same metrics; the seed is set per job (seed_everything), training runs
@@ -186,6 +187,7 @@ def test_optuna_frect_composes_a_seeded_in_memory_search():
     assert set(sweeper.params) == {"model.lr", "model.d_model"}
 
 
+@pytest.mark.slow
 def test_optuna_search_writes_its_best_trial_and_one_folder_per_trial(tmp_path: Path):
     space = ["model.d_model=choice(8,16)"]  # the file's search over the learning rate, a tiny model size
     args = [a for a in TINY if not a.startswith("model.d_model")] + space + [

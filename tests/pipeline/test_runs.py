@@ -138,7 +138,7 @@ def test_last_in_a_sweep_job_finds_the_same_job_of_an_interrupted_sweep(tmp_path
 
 # --- 3. a finished run is never written into ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("form", ["checkpoint", "folder"])
+@pytest.mark.parametrize("form", ["checkpoint", pytest.param("folder", marks=pytest.mark.slow)])
 def test_a_finished_runs_weights_start_a_new_run(tmp_path, form):
     finished = tmp_path / "runs" / "finished"
     train(compose_cfg("train", ONE_EPOCH, finished))

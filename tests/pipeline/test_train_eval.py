@@ -124,6 +124,7 @@ def test_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
             assert resumed[key] == pytest.approx(value, abs=1e-12), key
 
 
+@pytest.mark.slow
 def test_last_checkpoint_follows_every_epoch_not_only_new_best_ones(tmp_path):
     """With ``mode=max`` the validation loss (which falls) never beats epoch 0, yet last.ckpt must be epoch 2."""
     report = train(compose_cfg("train", TINY + ["trainer.max_epochs=3", "callbacks.model_checkpoint.mode=max",

@@ -144,6 +144,9 @@ def test_runs_without_a_study_are_reported_side_by_side(tmp_path: Path):
     assert paths["md"].name == "runs.md" and "| lof_msl | lof | msl | - | ok | - | - | - | 0.700 | 0.490 | - |  |" \
         in text
     assert "threads" not in runs.columns and "Common to every run: `threads=1`" in text
+    mixed = runs_table([read_folder(_demo(tmp_path)), sweeps[1]])  # a study sweep shown like the runs: fractions
+    assert "F1" not in mixed.columns and mixed["test/auc_pr"][0] == 0.2
+    assert mixed["job"].tolist() == ["sweep/0", "sweep/1", "sweep/2", "sweep/-", "lof_msl"]
 
 
 def test_bad_folders_and_blocks_are_named(tmp_path: Path):

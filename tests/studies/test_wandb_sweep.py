@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -40,6 +41,7 @@ def test_list_values_stay_lists_as_the_agent_writes_them():
     assert all(isinstance(v, list) for v in values)
 
 
+@pytest.mark.slow
 def test_an_agent_command_runs_one_job_of_the_study(tmp_path: Path):
     """What ``wandb agent`` runs for one grid point (W&B writes lists as ``[3, 5]``): a single run, not a sweep."""
     cmd = [sys.executable, "train.py", "sweep=frect/window", "hydra.mode=RUN", "experiment=frect/msl",

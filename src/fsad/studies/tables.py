@@ -9,6 +9,7 @@ flagging every test step gets (``test/all_positive/...``, thresholded time-serie
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -121,12 +122,14 @@ def common_overrides(sweeps: list[Sweep]) -> dict[str, str]:
 def runs_table(sweeps: list[Sweep]) -> pd.DataFrame:
     """Every job of several folders without a common study (single runs, plain multiruns) in one table: the
     job as ``<folder>/<number>`` (or ``<folder>`` for a single run), then each folder's :func:`job_table` (columns a
-    folder lacks are empty) without the overrides all jobs share (:func:`common_overrides`)."""
-    def label(name: str, job: Any) -> str:
-        return name if job == "-" else f"{name}/{job}"
+    folder lacks are empty) without the overrides all jobs share (:func:`common_overrides`). A study sweep among them
+    is shown like the others (:data:`PLAIN_KEYS`, fractions), not in its paper's columns."""
+    def labels(sweep: Sweep, numbers: pd.Series) -> list[str]:
+        single_run = [job.folder for job in sweep.jobs] == [sweep.folder]
+        return [sweep.folder.name if single_run else f"{sweep.folder.name}/{n}" for n in numbers]
 
-    frames = [job_table(s).assign(job=lambda f, name=s.folder.name: [label(name, j) for j in f["job"]])
-              for s in sweeps]
+    plain = [replace(s, study=None) for s in sweeps]  # study sweeps too, so every row has the same keys and units
+    frames = [job_table(s).assign(job=lambda f, s=s: labels(s, f["job"])) for s in plain]
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame()

@@ -246,7 +246,7 @@ def refuse_occupied_run_dir(argv: list[str]) -> None:
             _holds_a_run(Path(run_folder)):
         message = (f"{run_folder} already holds a run (config.yaml, metrics.json or checkpoints); a new run never "
                    "writes into another one. Choose another hydra.run.dir, or resume it with ckpt_path=last")
-    if sweep_folder is not None and ({"-m", "--multirun"} & set(argv)) and _holds_a_sweep(Path(sweep_folder)):
+    if sweep_folder is not None and _holds_a_sweep(Path(sweep_folder)):  # -m, or a sweep file's hydra.mode
         message = _sweep_relaunch_problem(Path(sweep_folder), argv)
     if message:
         print(message, file=sys.stderr)
