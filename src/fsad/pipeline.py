@@ -24,7 +24,8 @@ from fsad.utils.console import print_config_tree
 from fsad.utils.io import atomic_write, write_json
 from fsad.utils.loggers import log_report
 from fsad.utils.run_config import checkpoint_file, teacher_from_checkpoint
-from fsad.utils.runs import RunStart, hold_run, keep_previous_config, log_also_to, plan_start, require_writable
+from fsad.utils.runs import (RunStart, config_differences, hold_run, keep_previous_config, log_also_to, plan_start,
+                             require_writable, run_of_checkpoint)
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,9 @@ def _fit_and_report(cfg: DictConfig, start: RunStart) -> dict[str, Any]:
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Re-score a trained checkpoint (``eval.py ckpt_path=...``) and write the same outputs as training into the
-    evaluation's own run folder. ``ckpt_path`` may be a run folder (its scored checkpoint is used)."""
+    evaluation's own run folder. ``ckpt_path`` may be a run folder (its scored checkpoint is used). A ``model.*``
+    key changed on the command line that keeps the weights' shapes (e.g. a scan order, a score form) is scored, with
+    a warning and ``eval/model_changed`` in ``metrics.json`` naming each key, trained and now."""
     check_task(cfg)
     check_options(cfg)
     ckpt = checkpoint_file(cfg.ckpt_path)
@@ -98,7 +101,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.paths.output_dir)
     _prepare(cfg, run_dir)
     log.info("evaluating %s into %s", ckpt, run_dir)
-    return score_and_report(cfg, _build(cfg, callbacks=[RunProgressBar()]), str(ckpt), run_dir, {})
+    extra = {}
+    trained = run_of_checkpoint(ckpt)
+    changed = [d for d in config_differences(cfg, trained) if d.startswith("model.")] if trained else []
+    if changed:  # same weight shapes, another network or score: say so in the log and in metrics.json
+        log.warning("the model config differs from the one %s was trained with: %s", trained, "; ".join(changed))
+        extra["eval/model_changed"] = "; ".join(changed)
+    return score_and_report(cfg, _build(cfg, callbacks=[RunProgressBar()]), str(ckpt), run_dir, extra)
 
 
 def score_and_report(cfg: DictConfig, built: Built, ckpt_path: str | None, run_dir: Path,

@@ -264,7 +264,13 @@ def test_eval_reads_moved_data_and_changed_evaluation_keys(numpy_run, tmp_path):
                     "evaluation.spot.q=0.01"], tmp_path / "eval")
     assert cfg.data.root == str(moved) and cfg.evaluation.spot.q == 0.01 and cfg.data.n_channels == 3
     report = evaluate(cfg)
-    assert report["data/n_test"] == 300.0
+    assert report["data/n_test"] == 300.0 and "eval/model_changed" not in report
+
+
+def test_eval_with_another_model_setting_says_so_in_its_metrics(numpy_run, tmp_path):
+    report = evaluate(eval_cfg([f"ckpt_path={numpy_run}", "model.temperature=10", "data.num_workers=0"],
+                               tmp_path / "eval"))
+    assert report["eval/model_changed"] == "model.temperature: run 50.0, now 10"
 
 
 def test_eval_of_a_run_folder_scores_the_checkpoint_its_training_scored(numpy_run, tmp_path):
