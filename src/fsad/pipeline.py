@@ -24,8 +24,8 @@ from fsad.utils.console import print_config_tree
 from fsad.utils.io import atomic_write, write_json
 from fsad.utils.loggers import log_report
 from fsad.utils.run_config import checkpoint_file, teacher_from_checkpoint
-from fsad.utils.runs import (RunStart, config_differences, hold_run, keep_previous_config, log_also_to, plan_start,
-                             require_writable, run_of_checkpoint)
+from fsad.utils.runs import (RESUMED_IN, RunStart, config_differences, hold_run, keep_previous_config, log_also_to,
+                             plan_start, require_writable, restore_launch_record, run_of_checkpoint)
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     main_process = rank_zero_only.rank == 0
     start = plan_start(cfg, Path(cfg.paths.output_dir), main_process=main_process)
     if start.finished:  # a finished job of a sweep relaunched in its own folder
+        restore_launch_record(start.run_dir)
         return json.loads((start.run_dir / "metrics.json").read_text())
     moved = start.run_dir != Path(cfg.paths.output_dir)  # a resumed run continues in its own folder
+    if moved and main_process:  # what reads this folder (a sweep summary, report.py) follows it to the run
+        write_json(Path(cfg.paths.output_dir) / RESUMED_IN, {"run": str(start.run_dir)})
     with open_dict(cfg):
         cfg.paths.output_dir = str(start.run_dir)
         if start.init_from:

@@ -165,5 +165,11 @@ def test_a_sweep_keeps_its_jobs_in_one_folder_and_is_finished_only_by_its_own_re
     job0 = (sweep / "0" / "metrics.json").read_bytes()
     run("train.py", ["-m", "task_name=task_a,task_b", *args, f"hydra.sweep.dir={sweep}", "ckpt_path=last"])
     assert (sweep / "0" / "metrics.json").read_bytes() == job0 and (sweep / "1" / "metrics.json").is_file()
+    assert {p: before[p] for p in before if "/0/.hydra/" in str(p)} == \
+        {p: p.read_bytes() for p in (sweep / "0" / ".hydra").iterdir()}  # the finished job's record, as launched
+    assert "ckpt_path=last" in (sweep / "1" / ".hydra" / "overrides.yaml").read_text()
+    assert (sweep / "1" / ".hydra.before-relaunch" / "overrides.yaml").read_bytes() == \
+        before[sweep / "1" / ".hydra" / "overrides.yaml"]
+    assert (sweep / "multirun.before-relaunch-1.yaml").read_bytes() == before[sweep / "multirun.yaml"]
     summary = json.loads((sweep / "sweep_summary.json").read_text())
     assert [(job["job"], job["status"]) for job in summary["jobs"]] == [(0, "ok"), (1, "ok")]

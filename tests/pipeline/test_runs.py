@@ -20,6 +20,7 @@ from fsad.utils.checkpoints import CheckpointReadError
 from fsad.utils.config_checks import ConfigValueError
 from fsad.utils.run_config import EvalConfigError, prepare_eval_argv, with_run_config
 from fsad.utils.runs import RunFolderError
+from fsad.studies.folders import read_job
 from fsad.utils.sweep import run_job
 from tests.pipeline.helpers import CONF, TINY, compose_cfg
 
@@ -134,6 +135,8 @@ def test_last_in_a_sweep_job_finds_the_same_job_of_an_interrupted_sweep(tmp_path
     report = train(compose_cfg("train", ONE_EPOCH + ["ckpt_path=last", "trainer.max_epochs=2"],
                                tmp_path / "multiruns" / "new_sweep" / "0"))
     assert report["resumed_from"] == str(old_job / "checkpoints" / "last.ckpt")
+    job = read_job(tmp_path / "multiruns" / "new_sweep" / "0", 0)  # the new sweep's job follows it to its results
+    assert job.status == "ok" and job.folder == old_job and job.metrics == report
 
 
 # --- 3. a finished run is never written into ---------------------------------------------------------------------

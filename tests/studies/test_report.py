@@ -169,6 +169,16 @@ def test_damaged_files_are_named_and_damaged_jobs_stay_rows(tmp_path: Path):
     assert str(root / "0" / ".hydra" / "overrides.yaml") in jobs[0].error and "key=value" in jobs[0].error
     assert jobs[1].error == f"{root / '1' / 'metrics.json'}: expected a JSON object ({{\"key\": value, ...}}), got list"
     assert "Jobs: 5 (1 failed, 2 unreadable, 2 missing)" in study_markdown(read_folder(root))
+    hydra_yaml = root / "2" / ".hydra" / "hydra.yaml"  # overrides.yaml cut short, still valid YAML
+    hydra_yaml.write_text(yaml.safe_dump({"hydra": {"overrides": {"task": [
+        "experiment=a/y", "data.horizon=32", "sweep=demo/study"]}, "runtime": {"choices": {"data": "psm"}}}}))
+    (root / "2" / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["experiment=a/y"]))
+    job = {job.number: job for job in read_folder(root).jobs}[2]
+    assert job.status == "unreadable" and "disagrees with hydra.overrides.task" in job.error
+    multirun = yaml.safe_load((root / "multirun.yaml").read_text())
+    (root / "multirun.yaml").write_text(yaml.safe_dump({"study": multirun["study"]}))
+    with pytest.raises(FolderError, match=r"multirun.yaml: no hydra.overrides.task .* the file is damaged"):
+        read_folder(root)
     (root / "multirun.yaml").write_text("hydra: [")
     with pytest.raises(FolderError, match=r"multirun.yaml: not readable as YAML"):
         read_folder(root)

@@ -103,5 +103,6 @@ def test_a_malformed_study_file_stops_the_sweep_before_any_job(tmp_path: Path, e
     proc = subprocess.run([sys.executable, "train.py", "-m", "sweep=bad/window", f"hydra.searchpath=[file://{tmp_path}]",
                            f"hydra.sweep.dir={sweep_dir}"], cwd=PROJECT_ROOT, capture_output=True, text=True,
                           timeout=300)
-    assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-2000:]
+    assert proc.returncode != 0 and f"{tmp_path / 'sweep' / 'bad' / 'window.yaml'}: " in proc.stderr
+    assert proc.stderr.count(message) == 1, proc.stderr[-2000:]
     assert not any(p.name.isdigit() for p in sweep_dir.iterdir()) if sweep_dir.exists() else True

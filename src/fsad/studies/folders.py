@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fsad.studies.grid import job_values, matches
 from fsad.studies.spec import Study, load_study
+from fsad.utils.runs import RESUMED_IN
 
 STATUSES = ("ok", "failed", "incomplete", "unreadable", "missing")
 
@@ -88,10 +89,18 @@ def read_job(folder: Path, number: int | None = None) -> Job:
         hydra_cfg = _read_yaml(hydra_dir / "hydra.yaml") if (hydra_dir / "hydra.yaml").is_file() else None
         choices = OmegaConf.select(hydra_cfg, "hydra.runtime.choices") if hydra_cfg is not None else None
         job.choices = OmegaConf.to_container(choices) if choices is not None else {}
-        if (folder / "metrics.json").is_file():  # before failed.json: a failed job may have been resumed
-            job.metrics, job.status = _read_json(folder / "metrics.json"), "ok"
-        elif (folder / "failed.json").is_file():
-            job.error, job.status = str(_read_json(folder / "failed.json").get("error")), "failed"
+        stored = OmegaConf.select(hydra_cfg, "hydra.overrides.task") if hydra_cfg is not None else None
+        if stored is not None and [str(o) for o in stored] != overrides:
+            raise FolderError(f"{overrides_file}: disagrees with hydra.overrides.task in {hydra_dir / 'hydra.yaml'} "
+                              f"({[str(o) for o in stored]}); one of them is damaged")
+        results = folder
+        if (folder / RESUMED_IN).is_file():  # the job resumed an unfinished run in another folder
+            results = Path(str(_read_json(folder / RESUMED_IN).get("run")))
+            job.folder = results
+        if (results / "metrics.json").is_file():  # before failed.json: a failed job may have been resumed
+            job.metrics, job.status = _read_json(results / "metrics.json"), "ok"
+        elif (results / "failed.json").is_file():
+            job.error, job.status = str(_read_json(results / "failed.json").get("error")), "failed"
     except FolderError as err:
         job.status, job.error = "unreadable", str(err)
     return job
@@ -144,8 +153,17 @@ def _read_sweep(folder: Path, job_dirs: list[Path]) -> Sweep:
         if not isinstance(cfg, DictConfig):
             raise FolderError(f"{folder / 'multirun.yaml'}: expected Hydra's multirun config (a mapping)")
         task = OmegaConf.select(cfg, "hydra.overrides.task")
-        command_line = [str(o) for o in task] if task is not None else []
-        study = load_study(cfg, command_line)
+        if task is None:
+            raise FolderError(f"{folder / 'multirun.yaml'}: no hydra.overrides.task (Hydra writes it into every "
+                              "sweep's multirun.yaml): the file is damaged")
+        study = load_study(cfg, [str(o) for o in task])
+        try:
+            first = _job_config(job_dirs[0]) if job_dirs else None
+        except FolderError:  # the job's own damage is its row's error
+            first = None
+        if study is None and first is not None and first.get("study") is not None:
+            raise FolderError(f"{folder / 'multirun.yaml'}: no study block, but its jobs ran one "
+                              f"({job_dirs[0] / '.hydra' / 'config.yaml'}): the file is damaged")
     jobs = [read_job(d, int(d.name)) for d in job_dirs]
     if study is not None:
         for point in study.jobs():

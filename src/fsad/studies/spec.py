@@ -21,9 +21,10 @@ A cell that names only some swept keys selects every job that has them; ours is 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from fsad.studies.grid import GridError, expand, matches, plain, swept_values
 
@@ -87,6 +88,17 @@ def _fail(source: str, where: str, expected: str, got: Any) -> StudyError:
     return StudyError(f"{source}: {where}: expected {expected}, got {got!r}")
 
 
+def sweep_file(cfg: DictConfig, name: str) -> str:
+    """Where the sweep file ``name`` was read from: the first of Hydra's file config sources (the project's
+    ``conf/``, a ``hydra.searchpath`` folder) that has ``sweep/<name>.yaml``, else ``conf/sweep/<name>.yaml``."""
+    sources = OmegaConf.select(cfg, "hydra.runtime.config_sources") or []
+    for source in sources:
+        candidate = Path(str(source.get("path", ""))) / "sweep" / f"{name}.yaml"
+        if source.get("schema") == "file" and candidate.is_file():
+            return str(candidate)
+    return f"conf/sweep/{name}.yaml"
+
+
 def load_study(cfg: DictConfig, command_line: list[str] | tuple[str, ...] = ()) -> Study | None:
     """The study of a composed sweep config (a job's or the sweep's ``multirun.yaml``), or None without a
     ``study:`` block.
@@ -104,7 +116,7 @@ def load_study(cfg: DictConfig, command_line: list[str] | tuple[str, ...] = ()) 
         return None
     choices = cfg.get("hydra", {}).get("runtime", {}).get("choices", {})
     name = str(choices.get("sweep") or "?")
-    source = f"conf/sweep/{name}.yaml"
+    source = sweep_file(cfg, name)
     block = plain(cfg.study)
     if not isinstance(block, dict):
         raise _fail(source, "study", "a mapping", block)

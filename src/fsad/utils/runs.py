@@ -37,6 +37,8 @@ EXPERIMENT_KEYS = ("task_name", "data", "model")
 # Keys under EXPERIMENT_KEYS that change how a run executes, not what it computes.
 OPERATIONAL_KEYS = frozenset({"data.num_workers", "data.download", "data.mirror", "model.scan_backend"})
 LOCK_NAME = ".lock"  # held (flock) by the process that trains the run
+RESUMED_IN = "resumed_in.json"  # in a folder whose run continued in another one: {"run": "<that folder>"}
+LAUNCH_BACKUP = ".hydra.before-relaunch"  # a sweep job's .hydra/ as its first launch wrote it
 
 
 class RunFolderError(RuntimeError):
@@ -248,9 +250,44 @@ def refuse_occupied_run_dir(argv: list[str]) -> None:
                    "writes into another one. Choose another hydra.run.dir, or resume it with ckpt_path=last")
     if sweep_folder is not None and _holds_a_sweep(Path(sweep_folder)):  # -m, or a sweep file's hydra.mode
         message = _sweep_relaunch_problem(Path(sweep_folder), argv)
+        if message is None:
+            keep_launch_records(Path(sweep_folder))
     if message:
         print(message, file=sys.stderr)
         raise SystemExit(2)
+
+
+def keep_launch_records(sweep: Path) -> None:
+    """Before a sweep is relaunched into its folder (Hydra then rewrites ``multirun.yaml`` and each job's
+    ``.hydra/`` with ``ckpt_path=last`` added): copy each job's ``.hydra/`` to ``.hydra.before-relaunch/`` (first
+    launch of an unfinished job; the finishing launch of a finished one) so a finished job gets its record back
+    (:func:`restore_launch_record`), and keep the sweep's
+    ``multirun.yaml`` as ``multirun.before-relaunch-<k>.yaml``."""
+    import shutil
+
+    k = 1
+    while (sweep / f"multirun.before-relaunch-{k}.yaml").exists():
+        k += 1
+    if (sweep / "multirun.yaml").is_file():
+        shutil.copy2(sweep / "multirun.yaml", sweep / f"multirun.before-relaunch-{k}.yaml")
+    for job in sweep.iterdir():
+        if not (job.is_dir() and job.name.isdigit() and (job / ".hydra").is_dir()):
+            continue
+        if is_finished(job):  # the record of the launch that finished it
+            shutil.rmtree(job / LAUNCH_BACKUP, ignore_errors=True)
+        if not (job / LAUNCH_BACKUP).exists():
+            shutil.copytree(job / ".hydra", job / LAUNCH_BACKUP)
+
+
+def restore_launch_record(run_dir: Path) -> None:
+    """A finished sweep job of a relaunched sweep: its ``.hydra/`` back as the launch that produced its results
+    wrote it (:func:`keep_launch_records`)."""
+    import shutil
+
+    backup = run_dir / LAUNCH_BACKUP
+    if backup.is_dir():
+        shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
+        backup.rename(run_dir / ".hydra")
 
 
 def _holds_a_sweep(folder: Path) -> bool:

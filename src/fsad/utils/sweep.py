@@ -33,6 +33,10 @@ def run_job(task: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig) -> fl
     """
     try:
         report = task(cfg)
+    except KeyboardInterrupt:
+        log.error("interrupted: %s keeps its last checkpoint; resume with ckpt_path=last (a sweep: the same "
+                  "command with hydra.sweep.dir=<its folder> ckpt_path=last)", _run_dir(cfg))
+        raise
     except Exception as err:
         finish_wandb_run(exit_code=1)
         job_dir = _run_dir(cfg)
@@ -87,7 +91,7 @@ class SweepSummary(Callback):
         """Before any job: a study sweep's ``study:`` and ``paper:`` blocks must be well formed and every paper cell
         must select a point of the file's own grid (:class:`~fsad.studies.spec.StudyError` names the file, the field
         and what was expected), so a mistake is not found after hours of training."""
-        from fsad.studies.spec import StudyError, load_study
+        from fsad.studies.spec import StudyError, load_study, sweep_file
 
         try:
             study = load_study(config)
@@ -95,11 +99,10 @@ class SweepSummary(Callback):
                 load_study(config, [str(o) for o in config.hydra.overrides.task])
                 outside = study.unmatched_cells()
                 if outside:
-                    raise StudyError(f"conf/sweep/{study.name}.yaml: paper: the cells "
+                    raise StudyError(f"{sweep_file(config, study.name)}: paper: the cells "
                                      + "; ".join(" ".join(f"{k}={v}" for k, v in c.where.items()) for c in outside)
                                      + " select no point of the file's grid (hydra.sweeper.params)")
         except StudyError as err:  # Hydra turns a callback's exception into a warning: stop the sweep here
-            log.error("%s", err)
             print(f"error: {err}; no job was started", file=sys.stderr)
             raise SystemExit(2) from err
 
