@@ -21,7 +21,7 @@ fraction uses their mean). ``max |d maps|``: the largest difference of the infer
 of the same model (same weights, same batch).
 
 Usage: ``python benchmarks/bench_image_models.py [--models wave_mambaad mambaad rd4ad]
-[--backends native chunked sequential] [--batch 16] [--size 256] [--repeats 2] [--threads 2]``
+[--backends native chunked sequential] [--batch 16] [--size 256] [--repeats 2] [--threads 2] [--allocator system|keep]``
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ from pathlib import Path
 
 import torch
 from memory import rss_mb
+
+from fsad.utils.allocator import ALLOCATORS, use_allocator
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -72,6 +74,7 @@ def child(name: str, backend: str, maps_file: str, args: argparse.Namespace) -> 
     from fsad.utils.complexity import multiply_adds
 
     torch.set_num_threads(args.threads)
+    use_allocator(args.allocator)
     logging.getLogger("fsad.layers.resnet").setLevel(logging.ERROR)  # the random-teacher warning
     model = build(name, backend, args.size)
     optimiser = model.configure_optimizers()["optimizer"]
@@ -113,13 +116,15 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--allocator", choices=ALLOCATORS, default="system",
+                        help="the C allocator of each child (fsad.utils.allocator; keep = allocator=keep)")
     parser.add_argument("--child", nargs=3, metavar=("MODEL", "BACKEND", "MAPS_FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(*args.child, args=args)))
         return
     before = matmul_rate(args.threads)
-    print(f"batch {args.batch}, {args.size} x {args.size}, {args.threads} threads; matmul rate {before:.1f} GFLOP/s")
+    print(f"batch {args.batch}, {args.size} x {args.size}, {args.threads} threads, allocator {args.allocator}; matmul rate {before:.1f} GFLOP/s")
     header = (f"{'model':13s} {'backend':10s} {'train s':>8s} {'GFLOP/s':>8s} {'% mm':>5s} | {'infer s':>8s} "
               f"{'img/s':>6s} {'GFLOP/s':>8s} {'% mm':>5s} | {'peak MB':>8s} {'max |d maps|':>12s}")
     rows = []
@@ -129,7 +134,8 @@ def main() -> None:
             for backend in (["-"] if name == "rd4ad" else args.backends):
                 maps_file = str(Path(tmp) / f"{name}_{backend}.pt")
                 cmd = [sys.executable, __file__, "--child", name, backend, maps_file, "--batch", str(args.batch),
-                       "--size", str(args.size), "--repeats", str(args.repeats), "--threads", str(args.threads)]
+                       "--size", str(args.size), "--repeats", str(args.repeats), "--threads", str(args.threads),
+                       "--allocator", args.allocator]
                 done = subprocess.run(cmd, capture_output=True, text=True)
                 if done.returncode:
                     rows.append((name, backend, None, done.stderr.strip().splitlines()[-1:]))

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 import fsad
 from fsad.evaluation.component import Evaluation
+from fsad.utils.allocator import use_allocator
 from fsad.utils.callbacks import FitClock, RunProgressBar
 from fsad.utils.checkpoints import VerifiedCheckpointIO, load_weights, read_checkpoint
 from fsad.utils.config_checks import check_options
@@ -195,10 +196,11 @@ def check_task(cfg: DictConfig) -> None:
 
 
 def _prepare(cfg: DictConfig, run_dir: Path) -> None:
-    """Threads, seed; on rank 0: check that the run folder and the checkpoint folders are writable (before any
+    """Threads, the C allocator (:func:`~fsad.utils.allocator.use_allocator`), seed; on rank 0: check that the run folder and the checkpoint folders are writable (before any
     training), write ``config.yaml`` and print the config."""
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
+    use_allocator(str(cfg.get("allocator", "system")))
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     if rank_zero_only.rank == 0:
         folders = [Path(str(c.dirpath)) for c in (cfg.get("callbacks") or {}).values()

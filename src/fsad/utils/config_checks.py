@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from fsad.evaluation.thresholds import SPOT_INITS, THRESHOLD_STRATEGIES
+from fsad.utils.allocator import ALLOCATORS
 
 
 class ConfigValueError(ValueError):
@@ -82,6 +83,7 @@ OPTIONS = (
 # options that take one of a few words (lists: every element)
 CHOICES = {
     "score_ckpt": ("best", "last"),
+    "allocator": ALLOCATORS,
     "evaluation.strategies": THRESHOLD_STRATEGIES,
     "evaluation.spot.init": SPOT_INITS,
 }
