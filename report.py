@@ -8,6 +8,7 @@ then (``--out``, default a new ``reports/<time>_<id>/`` folder) the cross-method
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 
 import rootutils
@@ -37,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.folders:
         parser.error("give at least one sweep or run folder (or --list)")
-    twice = sorted({str(f) for f in args.folders if [g.resolve() for g in args.folders].count(f.resolve()) > 1})
+    given = Counter(folder.resolve() for folder in args.folders)
+    twice = sorted({str(f) for f in args.folders if given[f.resolve()] > 1})
     if twice:
         parser.error(f"a folder given twice: {', '.join(twice)}")
     try:

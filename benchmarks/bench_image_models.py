@@ -21,7 +21,8 @@ fraction uses their mean). ``max |d maps|``: the largest difference of the infer
 of the same model (same weights, same batch).
 
 Usage: ``python benchmarks/bench_image_models.py [--models wave_mambaad mambaad rd4ad]
-[--backends native chunked sequential] [--batch 16] [--size 256] [--repeats 2] [--threads 2] [--allocator system|keep]``
+[--backends native chunked sequential] [--batch 16] [--size 256] [--repeats 2] [--threads 2]
+[--allocator system|keep]``
 """
 
 from __future__ import annotations
@@ -124,7 +125,8 @@ def main() -> None:
         print(json.dumps(child(*args.child, args=args)))
         return
     before = matmul_rate(args.threads)
-    print(f"batch {args.batch}, {args.size} x {args.size}, {args.threads} threads, allocator {args.allocator}; matmul rate {before:.1f} GFLOP/s")
+    print(f"batch {args.batch}, {args.size} x {args.size}, {args.threads} threads, allocator {args.allocator}; "
+          f"matmul rate {before:.1f} GFLOP/s")
     header = (f"{'model':13s} {'backend':10s} {'train s':>8s} {'GFLOP/s':>8s} {'% mm':>5s} | {'infer s':>8s} "
               f"{'img/s':>6s} {'GFLOP/s':>8s} {'% mm':>5s} | {'peak MB':>8s} {'max |d maps|':>12s}")
     rows = []

@@ -196,8 +196,9 @@ def check_task(cfg: DictConfig) -> None:
 
 
 def _prepare(cfg: DictConfig, run_dir: Path) -> None:
-    """Threads, the C allocator (:func:`~fsad.utils.allocator.use_allocator`), seed; on rank 0: check that the run folder and the checkpoint folders are writable (before any
-    training), write ``config.yaml`` and print the config."""
+    """Threads, the C allocator (:func:`~fsad.utils.allocator.use_allocator`), seed; on rank 0: check that the run
+    folder and the checkpoint folders are writable (before any training), write ``config.yaml`` and print the
+    config."""
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     use_allocator(str(cfg.get("allocator", "system")))

@@ -90,8 +90,8 @@ def test_pinning_one_dataset_keeps_the_study_grid(name: str):
 
 
 @pytest.mark.parametrize("edit,message", [
-    (lambda text: text.replace("  metrics: {F1: test/paper/f1_pa, P: test/paper/precision_pa, R: test/paper/recall_pa}\n",
-                               ""), "study.metrics: expected"),
+    (lambda text: "\n".join(line for line in text.split("\n") if not line.startswith("  metrics:")),
+     "study.metrics: expected"),
     (lambda text: text.replace("{experiment: frect/msl, data.window: 90,", "{experiment: frect/msl, data.window: 95,"),
      "experiment=frect/msl data.window=95 select no point of the file's grid"),
 ])
@@ -100,9 +100,9 @@ def test_a_malformed_study_file_stops_the_sweep_before_any_job(tmp_path: Path, e
     text = (PROJECT_ROOT / "conf" / "sweep" / "frect" / "window.yaml").read_text()
     (tmp_path / "sweep" / "bad" / "window.yaml").write_text(edit(text))
     sweep_dir = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "train.py", "-m", "sweep=bad/window", f"hydra.searchpath=[file://{tmp_path}]",
-                           f"hydra.sweep.dir={sweep_dir}"], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "train.py", "-m", "sweep=bad/window",
+                           f"hydra.searchpath=[file://{tmp_path}]", f"hydra.sweep.dir={sweep_dir}"],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and f"{tmp_path / 'sweep' / 'bad' / 'window.yaml'}: " in proc.stderr
     assert proc.stderr.count(message) == 1, proc.stderr[-2000:]
     assert not any(p.name.isdigit() for p in sweep_dir.iterdir()) if sweep_dir.exists() else True

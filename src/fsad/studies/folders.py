@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fsad.studies.grid import job_values, matches
 from fsad.studies.spec import Study, load_study
-from fsad.utils.runs import RESUMED_IN
+from fsad.utils.runs import RESUMED_IN, job_folders
 
 STATUSES = ("ok", "failed", "incomplete", "unreadable", "missing")
 
@@ -104,11 +104,6 @@ def read_job(folder: Path, number: int | None = None) -> Job:
     except FolderError as err:
         job.status, job.error = "unreadable", str(err)
     return job
-
-
-def job_folders(folder: Path) -> list[Path]:
-    """The job folders of a sweep folder (its numbered subfolders), in job order."""
-    return sorted((p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
 
 
 def _job_config(folder: Path) -> DictConfig | None:

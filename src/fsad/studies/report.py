@@ -105,9 +105,9 @@ def write_cross_method(sweeps: list[Sweep], out: Path | None = None) -> dict[str
     out = out or Path("reports") / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{secrets.token_hex(3)}"
     if any(sweep.study is None for sweep in sweeps):
         runs, common = runs_table(sweeps), common_overrides(sweeps)
+        shared = " ".join(f"`{k}={v}`" for k, v in common.items())
         text = ("Runs side by side (each metric beside its random reference; `all positive`: every test step"
-                " flagged)\n\n" + markdown(runs)
-                + ("\nCommon to every run: " + " ".join(f"`{k}={v}`" for k, v in common.items()) + "\n" if common else "")
+                " flagged)\n\n" + markdown(runs) + (f"\nCommon to every run: {shared}\n" if common else "")
                 + "\nFolders: " + ", ".join(f"`{s.folder}`" for s in sweeps) + "\n")
         return {"md": atomic_write(out / "runs.md", lambda p: p.write_text(text)),
                 "csv": atomic_write(out / "runs.csv", lambda p: runs.to_csv(p, index=False))}

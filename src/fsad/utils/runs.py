@@ -8,7 +8,7 @@ The ``ckpt_path`` option decides how a training run starts (:func:`plan_start`):
 |---|---|
 | ``null`` | starts from scratch in its own new folder |
 | ``last`` | resumes the newest unfinished run beside its folder whose experiment matches (data, model, task) |
-| ``last`` in a sweep job | as above among the jobs of the task's sweeps with the same overrides (the same grid point); a job whose own folder is finished is not trained again; a job with nothing to resume starts (again) in its folder |
+| ``last`` in a sweep job | as above among the task's sweep jobs with the same overrides (grid point); a finished own folder is not trained again; nothing to resume: starts (again) in its folder |
 | ``<run>/checkpoints/x.ckpt`` of an unfinished run | resumes that run in its folder (experiment must match) |
 | ``<run>/checkpoints/x.ckpt`` or ``<run>`` of a finished run | starts in its own new folder from those *weights* (epoch 0, new optimiser); ``init_from`` records the file |
 | any other checkpoint file | resumes the file's training state (epoch, optimiser) in its own new folder |
@@ -270,8 +270,8 @@ def keep_launch_records(sweep: Path) -> None:
         k += 1
     if (sweep / "multirun.yaml").is_file():
         shutil.copy2(sweep / "multirun.yaml", sweep / f"multirun.before-relaunch-{k}.yaml")
-    for job in sweep.iterdir():
-        if not (job.is_dir() and job.name.isdigit() and (job / ".hydra").is_dir()):
+    for job in job_folders(sweep):
+        if not (job / ".hydra").is_dir():
             continue
         if is_finished(job):  # the record of the launch that finished it
             shutil.rmtree(job / LAUNCH_BACKUP, ignore_errors=True)
@@ -290,9 +290,14 @@ def restore_launch_record(run_dir: Path) -> None:
         backup.rename(run_dir / ".hydra")
 
 
+def job_folders(folder: Path) -> list[Path]:
+    """The job folders of a sweep folder (its numbered subfolders), in job order."""
+    return sorted((p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+
+
 def _holds_a_sweep(folder: Path) -> bool:
     return folder.is_dir() and ((folder / "multirun.yaml").exists() or (folder / "sweep_summary.json").exists()
-                                or any(p.is_dir() and p.name.isdigit() for p in folder.iterdir()))
+                                or bool(job_folders(folder)))
 
 
 def _sweep_relaunch_problem(folder: Path, argv: list[str]) -> str | None:

@@ -108,7 +108,8 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        from fsad.studies.folders import job_folders, read_job
+        from fsad.studies.folders import read_job
+        from fsad.utils.runs import job_folders
 
         jobs = []
         for job in (read_job(job_dir, int(job_dir.name)) for job_dir in job_folders(sweep_dir)):
