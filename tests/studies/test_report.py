@@ -15,7 +15,8 @@ import yaml
 from fsad.studies.folders import FolderError, read_folder
 from fsad.studies.report import cross_method_markdown, study_markdown, write_cross_method, write_study_report
 from fsad.studies.spec import StudyError
-from fsad.studies.tables import all_positive_key, cell_table, cross_method_table, job_table, random_key, runs_table
+from fsad.studies.tables import (all_positive_key, cell_table, common_overrides, cross_method_table, job_table,
+                                 random_key, runs_table)
 from tests.conftest import PROJECT_ROOT
 
 STUDY = {
@@ -169,6 +170,8 @@ def test_damaged_files_are_named_and_damaged_jobs_stay_rows(tmp_path: Path):
     assert str(root / "0" / ".hydra" / "overrides.yaml") in jobs[0].error and "key=value" in jobs[0].error
     assert jobs[1].error == f"{root / '1' / 'metrics.json'}: expected a JSON object ({{\"key\": value, ...}}), got list"
     assert "Jobs: 5 (1 failed, 2 unreadable, 2 missing)" in study_markdown(read_folder(root))
+    # job 1's overrides were read (its metrics were not): it still counts for what every job ran with
+    assert common_overrides([read_folder(root)]) == {"sweep": "demo/study"}
     hydra_yaml = root / "2" / ".hydra" / "hydra.yaml"  # overrides.yaml cut short, still valid YAML
     hydra_yaml.write_text(yaml.safe_dump({"hydra": {"overrides": {"task": [
         "experiment=a/y", "data.horizon=32", "sweep=demo/study"]}, "runtime": {"choices": {"data": "psm"}}}}))

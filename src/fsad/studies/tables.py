@@ -110,8 +110,9 @@ def job_table(sweep: Sweep) -> pd.DataFrame:
 
 def common_overrides(sweeps: list[Sweep]) -> dict[str, str]:
     """The overrides every job of these folders that ran shares, as ``{key: label}`` (e.g. the budget of a
-    comparison); grid points that never ran and unreadable jobs are not counted."""
-    jobs = [job for sweep in sweeps for job in sweep.jobs if job.status not in ("missing", "unreadable")]
+    comparison); grid points that never ran and jobs whose overrides could not be read are not counted."""
+    jobs = [job for sweep in sweeps for job in sweep.jobs
+            if job.status != "missing" and (job.status != "unreadable" or job.overrides)]
     if not jobs:
         return {}
     keys = dict.fromkeys(k for job in jobs for k in job.values)

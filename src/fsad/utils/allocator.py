@@ -28,8 +28,8 @@ def use_allocator(name: str) -> bool:
     ``MALLOC_MMAP_MAX_``, ``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_TOP_PAD_`` set before a process starts).
 
     Returns:
-        True when ``keep`` was applied; False for ``system`` and where the C library has no ``mallopt`` (not glibc:
-        macOS, musl), which is logged.
+        True when ``keep`` was applied (logged); False for ``system``, where the C library has no ``mallopt`` (not
+        glibc: macOS, musl) and where it refused a parameter (both logged as warnings).
 
     Raises:
         ValueError: ``name`` is not one of :data:`ALLOCATORS`.
@@ -44,4 +44,9 @@ def use_allocator(name: str) -> bool:
         log.warning("allocator=keep: this C library has no mallopt (glibc only); the system allocator is used")
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return all(mallopt(parameter, value) == 1 for parameter, value in KEEP)
+    refused = [parameter for parameter, value in KEEP if mallopt(parameter, value) != 1]
+    if refused:
+        log.warning("allocator=keep: mallopt refused the parameters %s; freed memory may still be returned", refused)
+    else:
+        log.info("allocator=keep: freed memory stays in the process (glibc mallopt)")
+    return not refused
