@@ -131,9 +131,10 @@ def test_switched_off_by_environment(fresh_library, monkeypatch: pytest.MonkeyPa
 def test_library_that_does_not_load_falls_through(fresh_library, monkeypatch: pytest.MonkeyPatch,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     """A cached library that cannot be loaded (here: not a shared object) is skipped for the next flag set."""
-    source = native_scan.resources.files("fsad.layers").joinpath("native/selective_scan.c").read_bytes()
+    sources = {name: native_scan.resources.files("fsad.layers").joinpath(f"native/{name}").read_bytes()
+               for name in native_scan._SOURCES}
     first = native_scan._FLAG_SETS[0]
-    broken = fresh_library / f"selective_scan-{native_scan._build_key(source, 'cc', first)}.so"
+    broken = fresh_library / f"selective_scan-{native_scan._build_key(sources, 'cc', first)}.so"
     broken.write_bytes(b"not a library")
     monkeypatch.setenv("CC", "cc")
     with caplog.at_level(logging.WARNING, logger="fsad.layers.native_scan"):

@@ -1,8 +1,9 @@
-"""The ``native`` selective-scan backend: a small C kernel (``native/selective_scan.c``) for CPU tensors.
+"""The ``native`` selective-scan backend: small C kernels for CPU tensors (``native/selective_scan.c``: the scan of
+``selective_scan``; ``native/ordered_scan.c``: the scans of maps read in several orders, ``ordered_scan``).
 
-The C file is compiled on first use with the machine's C compiler (``$CC``, default ``cc``; ``-O3 -march=native``,
+The C files are compiled on first use with the machine's C compiler (``$CC``, default ``cc``; ``-O3 -march=native``,
 falling back to portable flags) into ``$FSAD_CACHE_DIR`` (default ``~/.cache/fsad``), one shared library per
-source, flags and CPU, written atomically so that concurrent processes (DDP, multirun) can share it; later
+sources, flags and CPU, written atomically so that concurrent processes (DDP, multirun) can share it; later
 processes load it in milliseconds. Without a working compiler the backend reports itself unavailable and
 ``auto`` uses the pure-PyTorch ``chunked`` scan.
 
@@ -49,6 +50,20 @@ class _Args(ctypes.Structure):
         (name, ctypes.c_void_p) for name in (
             "u", "delta", "delta_bias", "A", "B", "C", "D", "z", "out", "last", "ungated", "grad_out", "grad_last",
             "grad_u", "grad_delta", "grad_delta_bias", "grad_A", "grad_B", "grad_C", "grad_D", "grad_z")]
+
+
+class _OrderedArgs(ctypes.Structure):
+    """Mirror of ``ordered_args`` in ``native/ordered_scan.c``."""
+
+    _fields_ = [(name, ctypes.c_int64) for name in (
+        "batch", "length", "channels", "orders", "state", "groups", "threads", "delta_softplus")] + [
+        (name, ctypes.c_void_p) for name in (
+            "reads", "slots", "u", "delta", "delta_bias", "A", "B", "C", "D", "out", "grad_out", "grad_u",
+            "grad_delta", "grad_A", "grad_B", "grad_C", "grad_D", "grad_delta_bias")]
+
+
+_SOURCES = ("selective_scan.c", "ordered_scan.c", "scan_math.h")
+_ENTRY_POINTS = ("scan_forward", "scan_backward", "ordered_forward", "ordered_backward")
 
 
 def native_available() -> bool:
@@ -140,6 +155,68 @@ class _NativeScan(torch.autograd.Function):
                 summed["grad_D"], grads["grad_z"], summed["grad_delta_bias"], None)
 
 
+def native_ordered_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None,
+                        delta_bias: Tensor | None, delta_softplus: bool, reads: Tensor, slots: Tensor) -> Tensor:
+    """``ordered_scan``'s definition on CPU tensors of one float dtype (float32 or float64): the maps read, scanned
+    and put back in one pass (``native/ordered_scan.c``).
+
+    Args:
+        u: (b, L, d); delta: (K, b, L, d); A: (K d, n); B, C: (b, L, K, n); D, delta_bias: (K d,) or None;
+        reads, slots: (G, K, L) int64 positions in [0, L), b divisible by G.
+
+    Returns:
+        (b, L, d), differentiable with respect to every float input.
+    """
+    if _library() is None:
+        raise RuntimeError("the native selective scan did not compile on this machine (see the log); "
+                           "use backend 'chunked'")
+    if u.dtype not in _VARIANTS or u.is_cuda:
+        raise ValueError(f"the native selective scan runs on float32/float64 CPU tensors, got {u.dtype} on {u.device}")
+    return _NativeOrderedScan.apply(u, delta, A, B, C, D, delta_bias, delta_softplus, reads, slots)
+
+
+class _NativeOrderedScan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None,
+                delta_bias: Tensor | None, delta_softplus: bool, reads: Tensor, slots: Tensor) -> Tensor:
+        tensors = [_contiguous(x) for x in (u, delta, A, B, C, D, delta_bias)]
+        reads, slots = reads.to(torch.int64).contiguous(), slots.to(torch.int64).contiguous()
+        out = torch.empty_like(tensors[0])
+        args = _ordered_arguments(*tensors, delta_softplus, reads, slots)
+        args.out = _pointer(out)
+        _call("ordered_forward", u.dtype, args)
+        ctx.save_for_backward(*tensors, reads, slots)
+        ctx.delta_softplus = delta_softplus
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+        u, delta, A, B, C, D, delta_bias, reads, slots = ctx.saved_tensors
+        args = _ordered_arguments(u, delta, A, B, C, D, delta_bias, ctx.delta_softplus, reads, slots)
+        threads = args.threads
+        grads = {"grad_out": grad_out.contiguous(), "grad_u": torch.zeros_like(u), "grad_delta": torch.zeros_like(delta),
+                 "grad_A": A.new_zeros(threads, *A.shape), "grad_B": torch.zeros_like(B), "grad_C": torch.zeros_like(C),
+                 "grad_D": None if D is None else D.new_zeros(threads, *D.shape),
+                 "grad_delta_bias": None if delta_bias is None else delta_bias.new_zeros(threads, *delta_bias.shape)}
+        for name, value in grads.items():
+            setattr(args, name, _pointer(value))
+        _call("ordered_backward", u.dtype, args)
+        partial = {name: None if grads[name] is None else grads[name].sum(0)
+                   for name in ("grad_A", "grad_D", "grad_delta_bias")}
+        return (grads["grad_u"], grads["grad_delta"], partial["grad_A"], grads["grad_B"], grads["grad_C"],
+                partial["grad_D"], partial["grad_delta_bias"], None, None, None)
+
+
+def _ordered_arguments(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None,
+                       delta_bias: Tensor | None, delta_softplus: bool, reads: Tensor, slots: Tensor) -> _OrderedArgs:
+    b, length, d = u.shape
+    groups, orders, _ = reads.shape
+    pointers = {name: _pointer(x) for name, x in (("u", u), ("delta", delta), ("A", A), ("B", B), ("C", C), ("D", D),
+                                                   ("delta_bias", delta_bias), ("reads", reads), ("slots", slots))}
+    return _OrderedArgs(b, length, d, orders, A.shape[1], groups, max(1, torch.get_num_threads()),
+                        int(delta_softplus), **pointers)
+
+
 def _arguments(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None, z: Tensor | None,
                delta_bias: Tensor | None, delta_softplus: bool, ungated: Tensor | None) -> _Args:
     b, d, length = u.shape
@@ -168,15 +245,15 @@ def _call(name: str, dtype: torch.dtype, args: _Args) -> None:
 def _library() -> ctypes.CDLL | None:
     if os.environ.get("FSAD_NATIVE_SCAN", "1") == "0":
         return None
-    source = resources.files("fsad.layers").joinpath("native/selective_scan.c").read_bytes()
+    sources = {name: resources.files("fsad.layers").joinpath(f"native/{name}").read_bytes() for name in _SOURCES}
     compiler = os.environ.get("CC", "cc")
     if shutil.which(compiler) is None:
         log.warning("native selective scan unavailable: no C compiler %r on PATH", compiler)
         return None
     for flags in _FLAG_SETS:
-        path = _cache_dir() / f"selective_scan-{_build_key(source, compiler, flags)}.so"
+        path = _cache_dir() / f"selective_scan-{_build_key(sources, compiler, flags)}.so"
         if not path.exists():
-            error = _build(source, compiler, flags, path)
+            error = _build(sources, compiler, flags, path)
             if error:
                 log.warning("native selective scan did not compile with %s: %s", " ".join(flags), error)
                 continue
@@ -186,7 +263,7 @@ def _library() -> ctypes.CDLL | None:
             log.warning("native selective scan built with %s does not load: %s", " ".join(flags), error)
             continue
         for suffix, _ in _VARIANTS.values():
-            for name in ("scan_forward", "scan_backward"):
+            for name in _ENTRY_POINTS:
                 getattr(library, f"{name}_{suffix}").restype = ctypes.c_int
         return library
     return None
@@ -205,9 +282,11 @@ def _cache_dir() -> Path:
         return path
 
 
-def _build_key(source: bytes, compiler: str, flags: tuple[str, ...]) -> str:
-    """Hash of what the library depends on: source, compiler, flags, and the CPU (for -march=native)."""
-    digest = hashlib.sha256(source)
+def _build_key(sources: dict[str, bytes], compiler: str, flags: tuple[str, ...]) -> str:
+    """Hash of what the library depends on: sources, compiler, flags, and the CPU (for -march=native)."""
+    digest = hashlib.sha256()
+    for name, text in sorted(sources.items()):
+        digest.update(name.encode() + b"\0" + text)
     for part in (compiler, " ".join(flags), platform.machine(), _cpu_flags()):
         digest.update(part.encode())
     return digest.hexdigest()[:16]
@@ -221,17 +300,20 @@ def _cpu_flags() -> str:
     return next((line for line in text.splitlines() if line.startswith(("flags", "Features"))), "")
 
 
-def _build(source: bytes, compiler: str, flags: tuple[str, ...], target: Path) -> str | None:
-    """Compile the float and double variants and link them into ``target`` atomically; the error text or None."""
+def _build(sources: dict[str, bytes], compiler: str, flags: tuple[str, ...], target: Path) -> str | None:
+    """Compile the float and double variants of every C file and link them into ``target`` atomically; the error
+    text or None."""
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         work = Path(tmp)
-        (work / "scan.c").write_bytes(source)
+        for name, text in sources.items():
+            (work / name).write_bytes(text)
         objects = []
-        for suffix, defines in _VARIANTS.values():
-            objects.append(str(work / f"scan_{suffix}.o"))
-            command = [compiler, *flags, *defines, "-c", str(work / "scan.c"), "-o", objects[-1]]
-            if error := _run(command):
-                return error
+        for name in (name for name in sources if name.endswith(".c")):
+            for suffix, defines in _VARIANTS.values():
+                objects.append(str(work / f"{Path(name).stem}_{suffix}.o"))
+                command = [compiler, *flags, *defines, "-c", str(work / name), "-o", objects[-1]]
+                if error := _run(command):
+                    return error
         library = work / "scan.so"
         openmp = ["-fopenmp"] if "-fopenmp" in flags else []
         if error := _run([compiler, "-shared", *openmp, *objects, "-o", str(library), "-lm"]):

@@ -58,7 +58,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
-from fsad.layers.native_scan import native_available, native_scan
+from fsad.layers.native_scan import native_available, native_ordered_scan, native_scan
+from fsad.layers.scan_orders import deserialise, serialise
 
 PURE_BACKENDS = ("sequential", "chunked", "decay", "parallel")
 BACKENDS = ("auto", *PURE_BACKENDS, "native", "mamba_ssm")
@@ -118,6 +119,47 @@ def selective_scan(
             out = out * F.silu(z.to(work))
     out = out.to(u.dtype)
     return (out, last) if return_last_state else out
+
+
+def ordered_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None, reads: Tensor,
+                 slots: Tensor, delta_bias: Tensor | None = None, delta_softplus: bool = False,
+                 backend: str = "auto") -> Tensor:
+    """Maps read in K orders, each order scanned with its own parameters, the outputs summed back onto the map:
+    the scan of the 2-D mixers (VMamba's ``SS2D``, MambaAD's HSS, Wave-MambaAD's HFSS), channel-last.
+
+    Notation: b = G B' rows in G groups of B' (row i is in group i // B'), L positions, d channels, K orders.
+
+    Args:
+        u: (b, L, d) the maps, positions flattened. delta: (K, b, L, d) the step of every position for each order.
+        A: (K d, n); D, delta_bias: (K d,) or None (channel k d + c holds order k's parameters of channel c).
+        B, C: (b, L, K, n) at every position for each order. reads, slots: (G, K, L) int64: order k of group g
+            reads position ``reads[g, k, s]`` at step s and its output of that step goes to ``slots[g, k, s]``.
+        delta_softplus, backend: as in :func:`selective_scan` (the pure backends and ``mamba_ssm`` gather the
+            sequences, run :func:`selective_scan`, and scatter back; ``native`` does it all in one kernel).
+
+    Definition: for every row i, order k and channel c, the scan of :func:`selective_scan` over the sequence
+    ``x_s = u[i, reads[g, k, s], c]`` with ``delta``, B and C read at the same positions gives y_s + D x_s, which is
+    added to ``out[i, slots[g, k, s], c]``. Returns out (b, L, d) in u's dtype.
+    """
+    b, length, d = u.shape
+    groups, k, _ = reads.shape
+    if delta.shape != (k, b, length, d) or slots.shape != reads.shape or b % groups or reads.shape[2] != length:
+        raise ValueError(f"ordered_scan: u {tuple(u.shape)}, delta {tuple(delta.shape)}, reads {tuple(reads.shape)}, "
+                         f"slots {tuple(slots.shape)}: expected (b, L, d), (K, b, L, d), (G, K, L) twice, G | b")
+    backend = resolve_backend(backend, u)
+    if backend == "native":
+        work = _compute_dtype(u)
+        D, delta_bias = (None if x is None else x.to(work) for x in (D, delta_bias))
+        out = native_ordered_scan(u.to(work), delta.to(work), A.to(work), B.to(work), C.to(work), D, delta_bias,
+                                  delta_softplus, reads, slots)
+        return out.to(u.dtype)
+    rows = (groups, b // groups)
+    seqs = serialise(u.view(*rows, length, d), reads).view(b, k * d, length)
+    steps = serialise(delta.permute(1, 2, 0, 3).reshape(*rows, length, k, d), reads).view(b, k * d, length)
+    B_seq, C_seq = (serialise(m.reshape(*rows, length, k, -1), reads).flatten(0, 1) for m in (B, C))
+    out = selective_scan(seqs, steps, A, B_seq, C_seq, D, delta_bias=delta_bias, delta_softplus=delta_softplus,
+                         backend=backend)
+    return deserialise(out.view(*rows, k, d, length), slots).view(b, length, d)
 
 
 def _pure_scan(backend: str, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, delta_bias: Tensor | None,

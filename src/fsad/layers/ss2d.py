@@ -2,12 +2,12 @@
 Wave-MambaAD's HFSS both build on): a feature map read as sequences in several orders, each order scanned with its
 own selective-scan parameters, the outputs put back on the map and summed.
 
-``x, z = in_proj(x)`` (C -> 2 E C, no bias); ``u = SiLU(depthwise k x k conv(x))`` (with bias); u read in K orders
-(one gather, :func:`fsad.layers.scan_orders.serialise`); per order k: ``(dt, B, C) = x_proj_k u``,
-``delta = dt_proj_k dt``, a selective scan (state N, softplus step with the order's bias, D skip, no gate inside),
-all K orders in one :func:`fsad.layers.selective_scan.selective_scan` call (the orders as channel groups with their
-own B, C, A, D); every output written back where the caller says (:func:`~fsad.layers.scan_orders.deserialise`) and
-the K summed; then LayerNorm(E C), times SiLU(z), out_proj (E C -> C, no bias).
+``x, z = in_proj(x)`` (C -> 2 E C, no bias); ``u = SiLU(depthwise k x k conv(x))`` (with bias); per order k:
+``(dt, B, C) = x_proj_k u``, ``delta = dt_proj_k dt`` (computed at every position of the map: a projection of a
+position does not depend on when it is read), u read in K orders, each scanned (state N, softplus step with the
+order's bias, D skip, no gate inside), every output written back where the caller says and the K summed, all in one
+:func:`fsad.layers.selective_scan.ordered_scan` call; then LayerNorm(E C), times SiLU(z), out_proj (E C -> C, no
+bias).
 
 Several groups of maps can be stacked on the batch axis, each read in orders of its own (Wave-MambaAD's three
 high-frequency bands).
@@ -20,8 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fsad.layers.mamba import init_dt_projection, resolve_dt_rank, s4d_real_a_log
-from fsad.layers.scan_orders import deserialise, serialise
-from fsad.layers.selective_scan import selective_scan
+from fsad.layers.selective_scan import ordered_scan
 
 
 def _scan_dtype(t: Tensor) -> Tensor:
@@ -82,21 +81,19 @@ class SelectiveScan2D(nn.Module):
             raise ValueError(f"expected {groups} groups of maps stacked on the batch axis, got {n} maps")
         u, z = self.in_proj(x).chunk(2, dim=-1)
         u = self.conv2d(u.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last))
-        u = F.silu(u).permute(0, 2, 3, 1).reshape(groups, n // groups, h * w, self.d_inner)  # (G, B, L, d)
-        y = deserialise(self.scan(u, reads), slots)  # (G, B, L, d)
-        return self.out_proj(self.out_norm(y.reshape(n, h, w, self.d_inner)) * F.silu(z))
+        u = F.silu(u).permute(0, 2, 3, 1).reshape(n, h * w, self.d_inner)  # (G B, L, d)
+        y = self.scan(u, reads, slots)
+        return self.out_proj(self.out_norm(y.view(n, h, w, self.d_inner)) * F.silu(z))
 
-    def scan(self, u: Tensor, reads: Tensor) -> Tensor:
-        """u (G, B, L, d) channel-last -> (G, B, K, d, L): each group read in its K orders (one gather), the
-        projections of each order as one batched matrix product on the sequences, one selective-scan call."""
-        g, b, length, d = u.shape
+    def scan(self, u: Tensor, reads: Tensor, slots: Tensor) -> Tensor:
+        """u (G B, L, d) channel-last -> (G B, L, d): the projections of every order at every position as two
+        matrix products, then the K orders of each group read, scanned and put back in one
+        :func:`~fsad.layers.selective_scan.ordered_scan` call (``reads`` and ``slots`` as in :meth:`mix`)."""
+        b, length, d = u.shape
         k, n, r = self.n_orders, self.d_state, self.dt_rank
-        seqs = serialise(u, reads)  # (G, B, K, d, L)
-        x_dbl = torch.matmul(self.x_proj_weight, seqs)  # (G, B, K, r + 2N, L)
-        delta = torch.matmul(self.dt_proj_weight, x_dbl[..., :r, :])  # (G, B, K, d, L)
-        b_t, c_t = (x_dbl[..., r + i * n:r + (i + 1) * n, :].reshape(g * b, k, n, length) for i in range(2))
-        out = selective_scan(seqs.view(g * b, k * d, length), delta.view(g * b, k * d, length),
-                             -torch.exp(_scan_dtype(self.A_log)), b_t, c_t, _scan_dtype(self.D),
-                             delta_bias=_scan_dtype(self.dt_proj_bias).reshape(-1), delta_softplus=True,
-                             backend=self.scan_backend)
-        return out.view(g, b, k, d, length)
+        x_dbl = torch.matmul(u, self.x_proj_weight.flatten(0, 1).t()).view(b, length, k, r + 2 * n)
+        steps = x_dbl[..., :r].permute(2, 0, 1, 3).reshape(k, b * length, r)
+        delta = torch.matmul(steps, self.dt_proj_weight.transpose(1, 2)).view(k, b, length, d)
+        return ordered_scan(u, delta, -torch.exp(_scan_dtype(self.A_log)), x_dbl[..., r:r + n], x_dbl[..., r + n:],
+                            _scan_dtype(self.D), reads, slots, delta_bias=_scan_dtype(self.dt_proj_bias).reshape(-1),
+                            delta_softplus=True, backend=self.scan_backend)

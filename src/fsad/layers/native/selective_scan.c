@@ -27,22 +27,7 @@
  * caller sums them), as for grad_A, grad_D and grad_delta_bias.
  */
 
-#include <math.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-#ifndef REAL
-#define REAL float
-#define SUFFIX f32
-#endif
-
-#define JOIN2(a, b) a##_##b
-#define JOIN(a, b) JOIN2(a, b)
-#define FN(name) JOIN(name, SUFFIX)
+#include "scan_math.h"
 
 typedef struct {
     int64_t batch, channels, length, state;
@@ -58,54 +43,6 @@ typedef struct {
     REAL *grad_u, *grad_delta, *grad_delta_bias, *grad_A, *grad_B, *grad_C, *grad_D, *grad_z;
 } FN(scan_args);
 
-#define LOG2E 1.44269504088896340736
-
-#if defined(SCAN_DOUBLE)
-static inline double scan_exp2(double x) { return exp2(x); }
-#else
-/* 2^x for float, branch-free so that loops over it vectorise: x = k + f with k an integer and |f| <= 1/2, the
- * degree-6 Taylor polynomial of 2^f = exp(f ln 2) (relative error below 1.3e-7) and 2^k built in the exponent
- * bits. x is clamped to [-126, 127]: results below 2^-126 come out as 2^-126 (about 1e-38) instead of 0. */
-static inline float scan_exp2(float x) {
-    x = x < -126.0f ? -126.0f : x;
-    x = x > 127.0f ? 127.0f : x;
-    const float k = floorf(x + 0.5f), f = x - k;
-    float p = 1.5403530393381608e-4f;
-    p = p * f + 1.3333558146428443e-3f;
-    p = p * f + 9.6181291076284772e-3f;
-    p = p * f + 5.5504108664821580e-2f;
-    p = p * f + 2.4022650695910071e-1f;
-    p = p * f + 6.9314718055994531e-1f;
-    p = p * f + 1.0f;
-    union { int32_t i; float f; } scale;
-    scale.i = ((int32_t)k + 127) << 23;
-    return p * scale.f;
-}
-#endif
-
-/* silu(z) = z sigmoid(z); with ds: d silu / dz = sigmoid(z) (1 + z (1 - sigmoid(z))). */
-static inline REAL sigmoid(REAL z) {
-    const REAL e = scan_exp2((z < 0 ? z : -z) * (REAL)LOG2E), r = (REAL)1 / ((REAL)1 + e); /* e in (0, 1] */
-    return z < 0 ? e * r : r;
-}
-
-#if defined(SCAN_DOUBLE)
-static inline double log1p_unit(double e) { return log1p(e); }
-#else
-/* log(1 + e) for e in [0, 1]: 2 atanh(s) with s = e / (2 + e) <= 1/3, series to s^13 (error below 1e-8). */
-static inline float log1p_unit(float e) {
-    const REAL s = e / ((REAL)2 + e), s2 = s * s;
-    REAL p = (REAL)1 / 13;
-    p = p * s2 + (REAL)1 / 11;
-    p = p * s2 + (REAL)1 / 9;
-    p = p * s2 + (REAL)1 / 7;
-    p = p * s2 + (REAL)1 / 5;
-    p = p * s2 + (REAL)1 / 3;
-    p = p * s2 + (REAL)1;
-    return (REAL)2 * s * p;
-}
-#endif
-
 /* The effective step of one row into dt (L,): x = delta + bias[c], dt = softplus(x) = max(x, 0) + log(1 + e^-|x|)
  * when delta_softplus, else x. */
 static inline void FN(row_steps)(const FN(scan_args) *a, int64_t row, REAL *restrict dt) {
@@ -119,8 +56,7 @@ static inline void FN(row_steps)(const FN(scan_args) *a, int64_t row, REAL *rest
     }
 #pragma omp simd
     for (int64_t t = 0; t < a->length; ++t) {
-        const REAL x = delta[t] + bias, negative_abs = x < 0 ? x : -x;
-        dt[t] = (x > 0 ? x : 0) + log1p_unit(scan_exp2(negative_abs * (REAL)LOG2E));
+        dt[t] = softplus(delta[t] + bias);
     }
 }
 
@@ -131,8 +67,6 @@ static inline const REAL *FN(b_row)(const FN(scan_args) *a, int64_t b, int64_t c
 static inline const REAL *FN(c_row)(const FN(scan_args) *a, int64_t b, int64_t c) {
     return a->C + b * a->c_batch_stride + (c / (a->channels / a->c_groups)) * a->c_group_stride;
 }
-
-#define INLINE static inline __attribute__((always_inline))
 
 /* One row's forward; n_state is a compile-time constant in the dispatched copies, so the state arrays below
  * live in registers. */

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from fsad.layers.dropout import drop_path as _drop_path
-from fsad.layers.scan_orders import SCANS, deserialise, inverse
+from fsad.layers.scan_orders import SCANS, inverse
 from fsad.layers.ss2d import SelectiveScan2D
 
 DIRECTIONS = (2, 4, 8)  # the code's num_direction: 1, 2 or 4 views of the map, each forwards and backwards
@@ -86,7 +86,7 @@ class HybridScan(SelectiveScan2D):
         """u (B, L, d) channel-last, positions row-major -> (B, L, d): the K directions' scans, each output put
         back at the positions it read, summed (the mixer between its convolution and its output norm)."""
         orders = self.read_orders(h, w, u.device)
-        return deserialise(self.scan(u.unsqueeze(0), orders), orders).squeeze(0)
+        return self.scan(u, orders, orders)
 
 
 class HSSBlock(nn.Module):
