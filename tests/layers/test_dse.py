@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
+from fsad.layers import dse
 from fsad.layers.dse import DynamicSpatialEnhancement, channel_shuffle, symmetric_gelu_gate
 
 
@@ -30,5 +32,23 @@ def test_gating_is_symmetric_and_the_size_is_the_codes():
 
 def test_the_fused_gate_equals_the_expression_and_its_gradients():
     a, b = (torch.randn(2, 3, 5, dtype=torch.float64, requires_grad=True) for _ in range(2))
-    torch.testing.assert_close(symmetric_gelu_gate(a, b), a * F.gelu(b) + b * F.gelu(a), rtol=0, atol=0)
+    torch.testing.assert_close(symmetric_gelu_gate(a, b), a * F.gelu(b) + b * F.gelu(a), rtol=1e-14, atol=1e-15)
     assert torch.autograd.gradcheck(symmetric_gelu_gate, (a, b))
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "pytorch"])
+def test_the_float32_gate_and_its_gradients_match_float64(native: bool, monkeypatch: pytest.MonkeyPatch):
+    """Both paths (the C kernel's erf approximation and PyTorch's GELU) agree with the float64 expression to float32
+    rounding, from the tails (|x| = 12, where GELU is 0 or x) through 0."""
+    if not native:
+        monkeypatch.setattr(dse, "native_elementwise", lambda *_: False)
+    grid = torch.tensor([-12.0, -6.0, -3.0, -1.0, -0.3, 0.0, 0.3, 1.0, 3.0, 6.0, 12.0])
+    a, b = (x.reshape(-1) for x in torch.meshgrid(grid, grid, indexing="ij"))
+    a, b = a.requires_grad_(), b.requires_grad_()
+    grad = torch.linspace(-1, 1, a.numel())
+    out = dse.symmetric_gelu_gate(a, b)
+    a64, b64 = (x.detach().double().requires_grad_() for x in (a, b))
+    ref = a64 * F.gelu(b64) + b64 * F.gelu(a64)
+    torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=3e-5)  # values up to 144: float32 steps of 1.5e-5
+    for got, want in zip(torch.autograd.grad(out, (a, b), grad), torch.autograd.grad(ref, (a64, b64), grad.double())):
+        torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=3e-5)

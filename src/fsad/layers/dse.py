@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fsad.layers.native_scan import native_elementwise
+
 
 def channel_shuffle(x: Tensor, groups: int) -> Tensor:
     """(B, C, H, W) -> (B, C, H, W) with the channels of ``groups`` equal groups interleaved: channel ``g * n + i``
@@ -19,16 +21,28 @@ def channel_shuffle(x: Tensor, groups: int) -> Tensor:
 
 class _SymmetricGeluGate(torch.autograd.Function):
     """``a * GELU(b) + b * GELU(a)`` keeping only a and b for the backward (the GELUs are recomputed there):
-    a third of the activation memory of the unfused expression, which keeps both GELUs and both products' inputs."""
+    a third of the activation memory of the unfused expression, which keeps both GELUs and both products' inputs.
+
+    On CPU float32/float64 tensors one pass of the native kernel each way (``native/gelu_gate.c``: the gate is
+    ``a b (Phi(a) + Phi(b))``, its gradient ``b (Phi(a) + Phi(b)) + a b phi(a)`` for a); elsewhere PyTorch's
+    GELU."""
 
     @staticmethod
     def forward(ctx, a: Tensor, b: Tensor) -> Tensor:
+        a, b = a.contiguous(), b.contiguous()
         ctx.save_for_backward(a, b)
+        out = torch.empty_like(a)
+        if native_elementwise("gelu_gate_forward", a, b, out):
+            return out
         return a * F.gelu(b) + b * F.gelu(a)
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:
         a, b = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_a, grad_b = torch.empty_like(a), torch.empty_like(b)
+        if native_elementwise("gelu_gate_backward", a, b, grad, grad_a, grad_b):
+            return grad_a, grad_b
         grad_a = grad * F.gelu(b) + torch.ops.aten.gelu_backward(grad * b, a)
         grad_b = grad * F.gelu(a) + torch.ops.aten.gelu_backward(grad * a, b)
         return grad_a, grad_b

@@ -1,5 +1,6 @@
 """The ``native`` selective-scan backend: small C kernels for CPU tensors (``native/selective_scan.c``: the scan of
-``selective_scan``; ``native/ordered_scan.c``: the scans of maps read in several orders, ``ordered_scan``).
+``selective_scan``; ``native/ordered_scan.c``: the scans of maps read in several orders, ``ordered_scan``;
+``native/gelu_gate.c``: the DSE gate of :mod:`fsad.layers.dse`).
 
 The C files are compiled on first use with the machine's C compiler (``$CC``, default ``cc``; ``-O3 -march=native``,
 falling back to portable flags) into ``$FSAD_CACHE_DIR`` (default ``~/.cache/fsad``), one shared library per
@@ -62,8 +63,26 @@ class _OrderedArgs(ctypes.Structure):
             "grad_delta", "grad_A", "grad_B", "grad_C", "grad_D", "grad_delta_bias")]
 
 
-_SOURCES = ("selective_scan.c", "ordered_scan.c", "scan_math.h")
+_SOURCES = ("selective_scan.c", "ordered_scan.c", "gelu_gate.c", "scan_math.h")
 _ENTRY_POINTS = ("scan_forward", "scan_backward", "ordered_forward", "ordered_backward")
+
+
+_ELEMENTWISE = {"gelu_gate_forward": 3, "gelu_gate_backward": 5}  # entry point: tensor arguments, then size, threads
+
+
+def native_elementwise(name: str, *tensors: Tensor) -> bool:
+    """Run the element-wise entry point ``name`` of the library (``_ELEMENTWISE``) on same-sized contiguous CPU
+    tensors of one dtype (float32 or float64; inputs first, then outputs), with PyTorch's intra-op threads.
+    False, doing nothing, when the library is unavailable or the tensors do not qualify (the caller computes it
+    in PyTorch)."""
+    first = tensors[0]
+    if _library() is None or first.dtype not in _VARIANTS or first.is_cuda or any(
+            t.dtype != first.dtype or t.numel() != first.numel() or not t.is_contiguous() or t.is_cuda
+            for t in tensors):
+        return False
+    entry = getattr(_library(), f"{name}_{_VARIANTS[first.dtype][0]}")
+    entry(*(t.data_ptr() for t in tensors), first.numel(), max(1, torch.get_num_threads()))
+    return True
 
 
 def native_available() -> bool:
@@ -265,6 +284,8 @@ def _library() -> ctypes.CDLL | None:
         for suffix, _ in _VARIANTS.values():
             for name in _ENTRY_POINTS:
                 getattr(library, f"{name}_{suffix}").restype = ctypes.c_int
+            for name, pointers in _ELEMENTWISE.items():
+                getattr(library, f"{name}_{suffix}").argtypes = [ctypes.c_void_p] * pointers + [ctypes.c_int64] * 2
         return library
     return None
 
