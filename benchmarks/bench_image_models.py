@@ -140,7 +140,11 @@ def main() -> None:
                        "--allocator", args.allocator]
                 done = subprocess.run(cmd, capture_output=True, text=True)
                 if done.returncode:
-                    rows.append((name, backend, None, done.stderr.strip().splitlines()[-1:]))
+                    reason = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
+                    if done.returncode < 0:  # killed by a signal: SIGKILL is usually the kernel's out-of-memory killer
+                        reason = [f"killed by signal {-done.returncode}" + (" (out of memory?)" if done.returncode == -9
+                                                                             else "")]
+                    rows.append((name, backend, None, reason))
                     continue
                 result = json.loads(done.stdout.strip().splitlines()[-1])
                 maps = torch.load(maps_file)

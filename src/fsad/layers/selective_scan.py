@@ -155,7 +155,7 @@ def ordered_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: T
         return out.to(u.dtype)
     rows = (groups, b // groups)
     seqs = serialise(u.view(*rows, length, d), reads).view(b, k * d, length)
-    steps = serialise(delta.permute(1, 2, 0, 3).reshape(*rows, length, k, d), reads).view(b, k * d, length)
+    steps = serialise(delta.permute(1, 2, 0, 3).unflatten(0, rows), reads).view(b, k * d, length)  # a view, no copy
     B_seq, C_seq = (serialise(m.reshape(*rows, length, k, -1), reads).flatten(0, 1) for m in (B, C))
     out = selective_scan(seqs, steps, A, B_seq, C_seq, D, delta_bias=delta_bias, delta_softplus=delta_softplus,
                          backend=backend)
