@@ -31,9 +31,12 @@ def test_gating_is_symmetric_and_the_size_is_the_codes():
 
 
 def test_the_fused_gate_equals_the_expression_and_its_gradients():
-    a, b = (torch.randn(2, 3, 5, dtype=torch.float64, requires_grad=True) for _ in range(2))
-    torch.testing.assert_close(symmetric_gelu_gate(a, b), a * F.gelu(b) + b * F.gelu(a), rtol=1e-14, atol=1e-15)
-    assert torch.autograd.gradcheck(symmetric_gelu_gate, (a, b))
+    y = torch.randn(2, 3, 10, dtype=torch.float64, requires_grad=True)
+    a, b = y.chunk(2, dim=-1)
+    torch.testing.assert_close(symmetric_gelu_gate(y), a * F.gelu(b) + b * F.gelu(a), rtol=1e-14, atol=1e-15)
+    assert torch.autograd.gradcheck(symmetric_gelu_gate, (y,))
+    with pytest.raises(ValueError, match="two halves, got 9 channels"):
+        symmetric_gelu_gate(y[..., :9])
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["native", "pytorch"])
@@ -43,12 +46,13 @@ def test_the_float32_gate_and_its_gradients_match_float64(native: bool, monkeypa
     if not native:
         monkeypatch.setattr(dse, "native_elementwise", lambda *_: False)
     grid = torch.tensor([-12.0, -6.0, -3.0, -1.0, -0.3, 0.0, 0.3, 1.0, 3.0, 6.0, 12.0])
-    a, b = (x.reshape(-1) for x in torch.meshgrid(grid, grid, indexing="ij"))
-    a, b = a.requires_grad_(), b.requires_grad_()
-    grad = torch.linspace(-1, 1, a.numel())
-    out = dse.symmetric_gelu_gate(a, b)
-    a64, b64 = (x.detach().double().requires_grad_() for x in (a, b))
-    ref = a64 * F.gelu(b64) + b64 * F.gelu(a64)
+    a, b = (x.reshape(-1, 1) for x in torch.meshgrid(grid, grid, indexing="ij"))
+    y = torch.cat([a, b], dim=-1).requires_grad_()  # rows of (a, b)
+    grad = torch.linspace(-1, 1, a.numel()).view(-1, 1)
+    out = dse.symmetric_gelu_gate(y)
+    y64 = y.detach().double().requires_grad_()
+    ref = y64[:, :1] * F.gelu(y64[:, 1:]) + y64[:, 1:] * F.gelu(y64[:, :1])
     torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=3e-5)  # values up to 144: float32 steps of 1.5e-5
-    for got, want in zip(torch.autograd.grad(out, (a, b), grad), torch.autograd.grad(ref, (a64, b64), grad.double())):
-        torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=3e-5)
+    got, = torch.autograd.grad(out, y, grad)
+    want, = torch.autograd.grad(ref, y64, grad.double())
+    torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=3e-5)

@@ -20,37 +20,44 @@ def channel_shuffle(x: Tensor, groups: int) -> Tensor:
 
 
 class _SymmetricGeluGate(torch.autograd.Function):
-    """``a * GELU(b) + b * GELU(a)`` keeping only a and b for the backward (the GELUs are recomputed there):
-    a third of the activation memory of the unfused expression, which keeps both GELUs and both products' inputs.
+    """``a * GELU(b) + b * GELU(a)`` of the two halves of y, keeping only y for the backward (the GELUs are
+    recomputed there): a third of the activation memory of the unfused expression, which keeps both GELUs and both
+    products' inputs; the gradient of y is written whole (no concatenation of the halves' gradients).
 
     On CPU float32/float64 tensors one pass of the native kernel each way (``native/gelu_gate.c``: the gate is
     ``a b (Phi(a) + Phi(b))``, its gradient ``b (Phi(a) + Phi(b)) + a b phi(a)`` for a); elsewhere PyTorch's
     GELU."""
 
     @staticmethod
-    def forward(ctx, a: Tensor, b: Tensor) -> Tensor:
-        a, b = a.contiguous(), b.contiguous()
-        ctx.save_for_backward(a, b)
-        out = torch.empty_like(a)
-        if native_elementwise("gelu_gate_forward", a, b, out):
+    def forward(ctx, y: Tensor) -> Tensor:
+        y = y.contiguous()
+        ctx.save_for_backward(y)
+        half = y.shape[-1] // 2
+        out = y.new_empty(*y.shape[:-1], half)
+        if native_elementwise("gelu_gate_forward", (y, out), (y.numel() // (2 * half), half)):
             return out
+        a, b = y.chunk(2, dim=-1)
         return a * F.gelu(b) + b * F.gelu(a)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:
-        a, b = ctx.saved_tensors
-        grad = grad.contiguous()
-        grad_a, grad_b = torch.empty_like(a), torch.empty_like(b)
-        if native_elementwise("gelu_gate_backward", a, b, grad, grad_a, grad_b):
-            return grad_a, grad_b
+    def backward(ctx, grad: Tensor) -> Tensor:
+        (y,) = ctx.saved_tensors
+        grad, half = grad.contiguous(), y.shape[-1] // 2
+        grad_y = torch.empty_like(y)
+        if native_elementwise("gelu_gate_backward", (y, grad, grad_y), (y.numel() // (2 * half), half)):
+            return grad_y
+        a, b = y.chunk(2, dim=-1)
         grad_a = grad * F.gelu(b) + torch.ops.aten.gelu_backward(grad * b, a)
         grad_b = grad * F.gelu(a) + torch.ops.aten.gelu_backward(grad * a, b)
-        return grad_a, grad_b
+        return torch.cat([grad_a, grad_b], dim=-1)
 
 
-def symmetric_gelu_gate(a: Tensor, b: Tensor) -> Tensor:
-    """DSE's gate ``a * GELU(b) + b * GELU(a)`` (exact GELU) for same-shaped a and b, differentiable."""
-    return _SymmetricGeluGate.apply(a, b)
+def symmetric_gelu_gate(y: Tensor) -> Tensor:
+    """DSE's gate ``a * GELU(b) + b * GELU(a)`` (exact GELU) of ``a, b = y.chunk(2, dim=-1)``: (..., 2 h) ->
+    (..., h), differentiable. ``ValueError`` for an odd last dimension."""
+    if y.shape[-1] % 2:
+        raise ValueError(f"the DSE gate splits the last dimension in two halves, got {y.shape[-1]} channels")
+    return _SymmetricGeluGate.apply(y)
 
 
 class DynamicSpatialEnhancement(nn.Module):
@@ -75,6 +82,5 @@ class DynamicSpatialEnhancement(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         y = F.linear(x, self.project_in.weight.flatten(1)[self.shuffled])  # (B, H, W, 2 hidden), shuffled
-        y = self.depthwise(y.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-        a, b = y.chunk(2, dim=-1)
-        return F.linear(symmetric_gelu_gate(a, b), self.project_out.weight.flatten(1))
+        y = self.depthwise(y.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)  # channel-last again: contiguous
+        return F.linear(symmetric_gelu_gate(y), self.project_out.weight.flatten(1))

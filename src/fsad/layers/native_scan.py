@@ -67,21 +67,19 @@ _SOURCES = ("selective_scan.c", "ordered_scan.c", "gelu_gate.c", "scan_math.h")
 _ENTRY_POINTS = ("scan_forward", "scan_backward", "ordered_forward", "ordered_backward")
 
 
-_ELEMENTWISE = {"gelu_gate_forward": 3, "gelu_gate_backward": 5}  # entry point: tensor arguments, then size, threads
+_ELEMENTWISE = {"gelu_gate_forward": (2, 2), "gelu_gate_backward": (3, 2)}  # entry point: tensors, sizes
 
 
-def native_elementwise(name: str, *tensors: Tensor) -> bool:
-    """Run the element-wise entry point ``name`` of the library (``_ELEMENTWISE``) on same-sized contiguous CPU
-    tensors of one dtype (float32 or float64; inputs first, then outputs), with PyTorch's intra-op threads.
-    False, doing nothing, when the library is unavailable or the tensors do not qualify (the caller computes it
-    in PyTorch)."""
+def native_elementwise(name: str, tensors: tuple[Tensor, ...], sizes: tuple[int, ...]) -> bool:
+    """Run the element-wise entry point ``name`` of the library (``_ELEMENTWISE``: its tensor and size arguments)
+    on contiguous CPU tensors of one dtype (float32 or float64), with PyTorch's intra-op threads. False, doing
+    nothing, when the library is unavailable or the tensors do not qualify (the caller computes it in PyTorch)."""
     first = tensors[0]
-    if _library() is None or first.dtype not in _VARIANTS or first.is_cuda or any(
-            t.dtype != first.dtype or t.numel() != first.numel() or not t.is_contiguous() or t.is_cuda
-            for t in tensors):
+    if _library() is None or first.dtype not in _VARIANTS or any(
+            t.dtype != first.dtype or not t.is_contiguous() or t.is_cuda for t in tensors):
         return False
     entry = getattr(_library(), f"{name}_{_VARIANTS[first.dtype][0]}")
-    entry(*(t.data_ptr() for t in tensors), first.numel(), max(1, torch.get_num_threads()))
+    entry(*(t.data_ptr() for t in tensors), *sizes, max(1, torch.get_num_threads()))
     return True
 
 
@@ -284,8 +282,9 @@ def _library() -> ctypes.CDLL | None:
         for suffix, _ in _VARIANTS.values():
             for name in _ENTRY_POINTS:
                 getattr(library, f"{name}_{suffix}").restype = ctypes.c_int
-            for name, pointers in _ELEMENTWISE.items():
-                getattr(library, f"{name}_{suffix}").argtypes = [ctypes.c_void_p] * pointers + [ctypes.c_int64] * 2
+            for name, (pointers, sizes) in _ELEMENTWISE.items():
+                getattr(library, f"{name}_{suffix}").argtypes = [ctypes.c_void_p] * pointers + [ctypes.c_int64] * (
+                    sizes + 1)
         return library
     return None
 

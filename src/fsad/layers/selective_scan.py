@@ -39,6 +39,11 @@ Backends (same outputs up to float32 rounding; all but ``mamba_ssm`` run anywher
   mamba_ssm   the CUDA kernel (only when ``mamba_ssm`` imports and u is on CUDA).
   auto        ``mamba_ssm`` for CUDA tensors when it imports; on CPU ``native`` when it builds, else ``chunked``.
 
+Maps read in several orders (the 2-D mixers of MambaAD and Wave-MambaAD): :func:`ordered_scan` takes a channel-last
+map with the step, B and C of every position for each order, and the orders as index tables. ``native`` reads the
+map in each order, scans and writes the outputs back in one kernel (channels in SIMD lanes, no gathered copies);
+the other backends gather the sequences, call :func:`selective_scan` and scatter back (the same numbers).
+
 Why ``chunked`` is the pure-PyTorch default: on CPU the scan is bound by memory traffic over the (b, d, n, L) states, so
 the work-optimal recurrence with cache-sized chunks beats the O(T) and O(log L) extra work of ``decay`` and
 ``parallel`` (see ``benchmarks/bench_scan.py``), and its memory is a fraction of the others'; the per-step

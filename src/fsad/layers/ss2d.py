@@ -79,8 +79,9 @@ class SelectiveScan2D(nn.Module):
         groups = reads.shape[0]
         if n % groups:
             raise ValueError(f"expected {groups} groups of maps stacked on the batch axis, got {n} maps")
-        u, z = self.in_proj(x).chunk(2, dim=-1)
-        u = self.conv2d(u.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last))
+        weight_u, weight_z = self.in_proj.weight.chunk(2)  # two products: u and z come out contiguous
+        u, z = F.linear(x, weight_u), F.linear(x, weight_z)
+        u = self.conv2d(u.permute(0, 3, 1, 2))  # a channels-last view
         u = F.silu(u).permute(0, 2, 3, 1).reshape(n, h * w, self.d_inner)  # (G B, L, d)
         y = self.scan(u, reads, slots)
         return self.out_proj(self.out_norm(y.view(n, h, w, self.d_inner)) * F.silu(z))

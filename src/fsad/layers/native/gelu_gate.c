@@ -1,6 +1,7 @@
 /*
- * Wave-MambaAD's DSE gate out = a GELU(b) + b GELU(a) (exact GELU, x Phi(x)) and its gradient, one pass each over
- * contiguous same-shaped a, b (fsad.layers.dse.symmetric_gelu_gate). Compiled with selective_scan.c.
+ * Wave-MambaAD's DSE gate out = a GELU(b) + b GELU(a) (exact GELU, x Phi(x)) and its gradient, one pass each
+ * (fsad.layers.dse.symmetric_gelu_gate). y is (rows, 2 h) contiguous, a its first h columns and b its last h; out
+ * is (rows, h); the gradient of y is written as one (rows, 2 h) tensor. Compiled with selective_scan.c.
  *
  * Phi(x) = erfc(-x / sqrt 2) / 2. float: erfc(|y|) = t P(t) exp(-y^2) with t = 1 / (1 + p |y|) (Abramowitz and
  * Stegun 7.1.26, absolute error of erf below 1.5e-7), branch-free so that the loops vectorise; double: libm's erfc.
@@ -31,28 +32,38 @@ static inline void FN(normal)(REAL x, REAL *cdf, REAL *pdf) {
     *pdf = gauss * (REAL)INV_SQRT_2PI;
 }
 
-void FN(gelu_gate_forward)(const REAL *a, const REAL *b, REAL *out, int64_t size, int64_t threads) {
-#pragma omp parallel for simd num_threads(threads) schedule(static)
-    for (int64_t i = 0; i < size; ++i) {
-        REAL ca, pa, cb, pb;
-        FN(normal)(a[i], &ca, &pa);
-        FN(normal)(b[i], &cb, &pb);
-        out[i] = a[i] * b[i] * (ca + cb);
-        (void)pa;
-        (void)pb;
+void FN(gelu_gate_forward)(const REAL *y, REAL *out, int64_t rows, int64_t half, int64_t threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+        const REAL *restrict a = y + r * 2 * half, *restrict b = a + half;
+        REAL *restrict o = out + r * half;
+#pragma omp simd
+        for (int64_t i = 0; i < half; ++i) {
+            REAL ca, pa, cb, pb;
+            FN(normal)(a[i], &ca, &pa);
+            FN(normal)(b[i], &cb, &pb);
+            o[i] = a[i] * b[i] * (ca + cb); /* a b Phi(b) + b a Phi(a) */
+            (void)pa;
+            (void)pb;
+        }
     }
 }
 
-void FN(gelu_gate_backward)(const REAL *a, const REAL *b, const REAL *grad, REAL *grad_a, REAL *grad_b, int64_t size,
+void FN(gelu_gate_backward)(const REAL *y, const REAL *grad, REAL *grad_y, int64_t rows, int64_t half,
                             int64_t threads) {
-#pragma omp parallel for simd num_threads(threads) schedule(static)
-    for (int64_t i = 0; i < size; ++i) {
-        REAL ca, pa, cb, pb;
-        FN(normal)(a[i], &ca, &pa);
-        FN(normal)(b[i], &cb, &pb);
-        /* out = a b (Phi(a) + Phi(b)): d/da = b (Phi(a) + Phi(b)) + a b phi(a) */
-        const REAL both = ca + cb, ab = a[i] * b[i];
-        grad_a[i] = grad[i] * (b[i] * both + ab * pa);
-        grad_b[i] = grad[i] * (a[i] * both + ab * pb);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+        const REAL *restrict a = y + r * 2 * half, *restrict b = a + half, *restrict g = grad + r * half;
+        REAL *restrict ga = grad_y + r * 2 * half, *restrict gb = ga + half;
+#pragma omp simd
+        for (int64_t i = 0; i < half; ++i) {
+            REAL ca, pa, cb, pb;
+            FN(normal)(a[i], &ca, &pa);
+            FN(normal)(b[i], &cb, &pb);
+            /* out = a b (Phi(a) + Phi(b)): d/da = b (Phi(a) + Phi(b)) + a b phi(a) */
+            const REAL both = ca + cb, ab = a[i] * b[i];
+            ga[i] = g[i] * (b[i] * both + ab * pa);
+            gb[i] = g[i] * (a[i] * both + ab * pb);
+        }
     }
 }
