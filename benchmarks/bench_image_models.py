@@ -18,7 +18,8 @@ has none). PyTorch's counter is not used on the backward itself: it counts a gro
 dense one. The matmul rate: the median of 5 products of two
 4096 x 4096 float32 matrices with the same threads, measured before and after the models (both printed; the
 fraction uses their mean). ``max |d maps|``: the largest difference of the inference maps from the first backend
-of the same model (same weights, same batch).
+of the same model (same initial weights, same batch; inference is timed before training, so no optimiser step has
+amplified rounding differences).
 
 Usage: ``python benchmarks/bench_image_models.py [--models wave_mambaad mambaad rd4ad]
 [--backends native chunked sequential] [--batch 16] [--size 256] [--repeats 2] [--threads 2]
@@ -91,7 +92,6 @@ def child(name: str, backend: str, maps_file: str, args: argparse.Namespace) -> 
         infer_macs = multiply_adds(model.anomaly_maps, one) * args.batch
         teacher_macs = multiply_adds(model.encoder, one) * args.batch
     train_macs = teacher_macs + 3 * (infer_macs - teacher_macs)  # backward: input and weight gradients
-    model.train()
 
     def timed(step) -> float:
         step()
@@ -100,11 +100,12 @@ def child(name: str, backend: str, maps_file: str, args: argparse.Namespace) -> 
             step()
         return (time.perf_counter() - start) / args.repeats
 
-    train_s = timed(lambda: (train_step(images), optimiser.step()))
-    model.eval()
+    # inference first (the model is in eval mode): every backend's maps come from the same initial weights
     maps: list[torch.Tensor] = []
     infer_s = timed(lambda: maps.append(model.maps_at(images, (args.size, args.size))))
     torch.save(maps[-1], maps_file)
+    model.train()
+    train_s = timed(lambda: (train_step(images), optimiser.step()))
     return {"train_s": train_s, "infer_s": infer_s, "train_flop": 2 * train_macs, "infer_flop": 2 * infer_macs,
             "peak_mb": rss_mb()}
 

@@ -23,7 +23,7 @@
 #include "scan_math.h"
 
 #define LANES 8
-#define STATE_BLOCK 4
+#define STATE_BLOCK 8
 
 typedef struct {
     int64_t batch, length, channels, orders, state, groups;
