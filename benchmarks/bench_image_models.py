@@ -17,13 +17,19 @@ the backward of the trained parts as twice their forward (gradients of inputs an
 has none). PyTorch's counter is not used on the backward itself: it counts a grouped convolution's backward as a
 dense one. The matmul rate: the median of 5 products of two
 4096 x 4096 float32 matrices with the same threads, measured before and after the models (both printed; the
-fraction uses their mean). ``max |d maps|``: the largest difference of the inference maps from the first backend
+fraction uses their mean). The rate of a large 3 x 3 convolution is printed beside it: where the convolution
+library outruns BLAS (oneDNN's AVX-512 code against MKL's on AMD processors), convolution-bound models such as
+RD4AD exceed 100 % of the matmul rate. ``max |d maps|``: the largest difference of the inference maps from the first backend
 of the same model (same initial weights, same batch; inference is timed before training, so no optimiser step has
 amplified rounding differences).
 
+On a GPU (``--device cuda``, e.g. ``--backends mamba_ssm chunked``) the same table with CUDA-synchronised times,
+the GPU's float32 matmul rate (PyTorch's defaults: no TF32 in matmuls) and ``peak MB`` the GPU's peak allocation
+(``torch.cuda.max_memory_allocated``), the figure to set beside the paper's Table 2 (speed, memory).
+
 Usage: ``python benchmarks/bench_image_models.py [--models wave_mambaad mambaad rd4ad]
 [--backends native chunked sequential] [--batch 16] [--size 256] [--repeats 2] [--threads 2]
-[--allocator system|keep]``
+[--allocator system|keep] [--device cpu|cuda]``
 """
 
 from __future__ import annotations
@@ -41,22 +47,38 @@ from pathlib import Path
 import torch
 from memory import rss_mb
 
+from fsad.layers.selective_scan import BACKENDS
 from fsad.utils.allocator import ALLOCATORS, use_allocator
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
+MODELS = ("wave_mambaad", "mambaad", "rd4ad")
 
 
-def matmul_rate(threads: int, size: int = 4096) -> float:
-    """Dense float32 GFLOP/s of ``torch.matmul`` on two size x size matrices (median of 5 after a warm-up)."""
+def synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def dense_rate(kind: str, threads: int, device: torch.device) -> float:
+    """float32 GFLOP/s of one large dense product, median of 5 after a warm-up: ``matmul``, two 4096 x 4096
+    matrices (BLAS sgemm; the reference of the fractions), or ``conv3x3``, a 3 x 3 convolution of 16 x 256 x 64 x 64
+    maps to 256 channels (the convolution library: oneDNN on CPU, cuDNN on GPU)."""
     torch.set_num_threads(threads)
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.matmul(a, b)
+    if kind == "matmul":
+        a, b = torch.randn(4096, 4096, device=device), torch.randn(4096, 4096, device=device)
+        product, flop = (lambda: torch.matmul(a, b)), 2 * 4096 ** 3
+    else:
+        x, w = torch.randn(16, 256, 64, 64, device=device), torch.randn(256, 256, 3, 3, device=device)
+        product, flop = (lambda: torch.nn.functional.conv2d(x, w, padding=1)), 2 * 16 * 256 * 256 * 9 * 64 * 64
+    product()
     times = []
     for _ in range(5):
+        synchronise(device)
         start = time.perf_counter()
-        torch.matmul(a, b)
+        product()
+        synchronise(device)
         times.append(time.perf_counter() - start)
-    return 2 * size ** 3 / statistics.median(times) / 1e9
+    return flop / statistics.median(times) / 1e9
 
 
 def build(name: str, backend: str, size: int) -> torch.nn.Module:
@@ -78,9 +100,10 @@ def child(name: str, backend: str, maps_file: str, args: argparse.Namespace) -> 
     torch.set_num_threads(args.threads)
     use_allocator(args.allocator)
     logging.getLogger("fsad.layers.resnet").setLevel(logging.ERROR)  # the random-teacher warning
-    model = build(name, backend, args.size)
+    device = torch.device(args.device)
+    model = build(name, backend, args.size).to(device)
     optimiser = model.configure_optimizers()["optimizer"]
-    images = torch.randn(args.batch, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
+    images = torch.randn(args.batch, 3, args.size, args.size, generator=torch.Generator().manual_seed(0)).to(device)
     one = images[:1]
 
     def train_step(x: torch.Tensor) -> None:
@@ -95,29 +118,34 @@ def child(name: str, backend: str, maps_file: str, args: argparse.Namespace) -> 
 
     def timed(step) -> float:
         step()
+        synchronise(device)
         start = time.perf_counter()
         for _ in range(args.repeats):
             step()
+        synchronise(device)
         return (time.perf_counter() - start) / args.repeats
 
     # inference first (the model is in eval mode): every backend's maps come from the same initial weights
     maps: list[torch.Tensor] = []
     infer_s = timed(lambda: maps.append(model.maps_at(images, (args.size, args.size))))
-    torch.save(maps[-1], maps_file)
+    torch.save(maps[-1].cpu(), maps_file)
     model.train()
     train_s = timed(lambda: (train_step(images), optimiser.step()))
+    peak_mb = torch.cuda.max_memory_allocated(device) / 2 ** 20 if device.type == "cuda" else rss_mb()
     return {"train_s": train_s, "infer_s": infer_s, "train_flop": 2 * train_macs, "infer_flop": 2 * infer_macs,
-            "peak_mb": rss_mb()}
+            "peak_mb": peak_mb}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["wave_mambaad", "mambaad", "rd4ad"])
-    parser.add_argument("--backends", nargs="+", default=["native", "chunked", "sequential"])
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=["native", "chunked", "sequential"],
+                        help="scan backends (on CUDA: mamba_ssm and the pure ones)")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:i] (peak MB: then the GPU's peak allocation)")
     parser.add_argument("--allocator", choices=ALLOCATORS, default="system",
                         help="the C allocator of each child (fsad.utils.allocator; keep = allocator=keep)")
     parser.add_argument("--child", nargs=3, metavar=("MODEL", "BACKEND", "MAPS_FILE"), help=argparse.SUPPRESS)
@@ -125,23 +153,27 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(*args.child, args=args)))
         return
-    before = matmul_rate(args.threads)
-    print(f"batch {args.batch}, {args.size} x {args.size}, {args.threads} threads, allocator {args.allocator}; "
-          f"matmul rate {before:.1f} GFLOP/s")
+    device = torch.device(args.device)
+    before = dense_rate("matmul", args.threads, device)
+    print(f"batch {args.batch}, {args.size} x {args.size}, {args.device}, {args.threads} threads, "
+          f"allocator {args.allocator}; matmul rate {before:.1f} GFLOP/s, 3 x 3 convolution "
+          f"{dense_rate('conv3x3', args.threads, device):.1f} GFLOP/s")
     header = (f"{'model':13s} {'backend':10s} {'train s':>8s} {'GFLOP/s':>8s} {'% mm':>5s} | {'infer s':>8s} "
               f"{'img/s':>6s} {'GFLOP/s':>8s} {'% mm':>5s} | {'peak MB':>8s} {'max |d maps|':>12s}")
-    rows = []
+    rows, counted = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
-            first, flop = None, None
+            first = None
             for backend in (["-"] if name == "rd4ad" else args.backends):
                 maps_file = str(Path(tmp) / f"{name}_{backend}.pt")
                 cmd = [sys.executable, __file__, "--child", name, backend, maps_file, "--batch", str(args.batch),
                        "--size", str(args.size), "--repeats", str(args.repeats), "--threads", str(args.threads),
-                       "--allocator", args.allocator]
+                       "--allocator", args.allocator, "--device", args.device]
                 done = subprocess.run(cmd, capture_output=True, text=True)
                 if done.returncode:
-                    reason = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
+                    lines = done.stderr.strip().splitlines()
+                    errors = [line for line in lines if "Error:" in line or "Exception:" in line]
+                    reason = (errors or lines)[-1:] or [f"exit status {done.returncode}"]
                     if done.returncode < 0:  # killed by a signal: SIGKILL is usually the kernel's out-of-memory killer
                         reason = [f"killed by signal {-done.returncode}" + (" (out of memory?)" if done.returncode == -9
                                                                              else "")]
@@ -150,10 +182,10 @@ def main() -> None:
                 result = json.loads(done.stdout.strip().splitlines()[-1])
                 maps = torch.load(maps_file)
                 first = maps if first is None else first
-                flop = flop or {k: result[k] for k in ("train_flop", "infer_flop")}
+                flop = counted.setdefault(name, {k: result[k] for k in ("train_flop", "infer_flop")})
                 result.update(flop, max_diff=float((maps - first).abs().max()))
                 rows.append((name, backend, result, None))
-    after = matmul_rate(args.threads)
+    after = dense_rate("matmul", args.threads, device)
     rate = (before + after) / 2
     print(f"matmul rate after the models {after:.1f} GFLOP/s; fractions below use {rate:.1f}\n")
     print(header)
@@ -165,9 +197,11 @@ def main() -> None:
         print(f"{name:13s} {backend:10s} {r['train_s']:8.2f} {train_rate:8.1f} {100 * train_rate / rate:5.1f} | "
               f"{r['infer_s']:8.2f} {args.batch / r['infer_s']:6.2f} {infer_rate:8.1f} {100 * infer_rate / rate:5.1f} |"
               f" {r['peak_mb']:8.0f} {r['max_diff']:12.2e}")
-    print("\nFLOP per training step / inference batch (G): " + ", ".join(
-        f"{name} {r['train_flop'] / 1e9:.0f} / {r['infer_flop'] / 1e9:.0f}" for name, backend, r, _ in rows
-        if r is not None and backend in (args.backends[0], "-")))
+    if counted:
+        print("\nFLOP per training step / inference batch (G): " + ", ".join(
+            f"{name} {flop['train_flop'] / 1e9:.1f} / {flop['infer_flop'] / 1e9:.1f}" for name, flop in counted.items()))
+    if any(r is None for _, _, r, _ in rows):
+        sys.exit("some models failed (rows above)")
 
 
 if __name__ == "__main__":

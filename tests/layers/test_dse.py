@@ -56,3 +56,12 @@ def test_the_float32_gate_and_its_gradients_match_float64(native: bool, monkeypa
     got, = torch.autograd.grad(out, y, grad)
     want, = torch.autograd.grad(ref, y64, grad.double())
     torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=3e-5)
+
+
+def test_an_empty_input_gives_an_empty_gate() -> None:
+    for shape in ((3, 0), (0, 4)):
+        y = torch.zeros(shape, requires_grad=True)
+        out = symmetric_gelu_gate(y)
+        assert out.shape == (shape[0], shape[1] // 2)
+        out.sum().backward()
+        assert y.grad.shape == shape

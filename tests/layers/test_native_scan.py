@@ -122,10 +122,13 @@ def test_compile_error_is_reported(fresh_library, monkeypatch: pytest.MonkeyPatc
     assert "did not compile" in caplog.text and "no-such-flag" in caplog.text
 
 
-def test_switched_off_by_environment(fresh_library, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_switched_off_by_environment(fresh_library, monkeypatch: pytest.MonkeyPatch,
+                                    caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("FSAD_NATIVE_SCAN", "0")
-    assert not native_available()
+    with caplog.at_level(logging.WARNING, logger="fsad.layers.native_scan"):
+        assert not native_available()
     assert resolve_backend("auto", torch.zeros(1)) == "chunked"
+    assert "FSAD_NATIVE_SCAN=0" in caplog.text
 
 
 def test_library_that_does_not_load_falls_through(fresh_library, monkeypatch: pytest.MonkeyPatch,

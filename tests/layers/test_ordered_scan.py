@@ -65,7 +65,7 @@ def test_hand_computed_case(backend: str) -> None:
 def test_native_matches_the_pure_path_with_every_gradient(shape: tuple, options: tuple) -> None:
     """float64: outputs and the gradients of u, delta, A, B, C, D and the step bias equal the sequential scan of the
     gathered sequences, scattered back, to rounding; channel counts beyond the kernel's 8 lanes, state sizes beyond
-    its blocks of 4, several groups with orders of their own, and slots unlike the reads included."""
+    its blocks of 8, several groups with orders of their own, and slots unlike the reads included."""
     softplus, with_d, with_bias = options
     inputs = _inputs(*shape, with_d=with_d, with_bias=with_bias)
     out, grads = _run(inputs, "native", softplus)
@@ -100,10 +100,57 @@ def test_native_gradcheck() -> None:
 
 def test_shapes_are_checked() -> None:
     inputs = _inputs(2, 1, 2, 5, 4, 3)
-    with pytest.raises(ValueError, match=r"expected \(b, L, d\), \(K, b, L, d\)"):
+    with pytest.raises(ValueError, match=r"delta must be \(2, 2, 5, 4\)"):
         ordered_scan(**{**inputs, "delta": inputs["delta"][:1]})
-    with pytest.raises(ValueError, match="G | b"):
+    with pytest.raises(ValueError, match="G > 0 dividing b = 2"):
         ordered_scan(**{**inputs, "reads": inputs["reads"].repeat(3, 1, 1), "slots": inputs["slots"].repeat(3, 1, 1)})
+    with pytest.raises(ValueError, match="G > 0"):
+        ordered_scan(**{**inputs, "reads": inputs["reads"][:0], "slots": inputs["slots"][:0]})
+
+
+BAD_INPUTS = [
+    ("A", lambda x: x[:4], r"A must be \(8, 3\)"),
+    ("B", lambda x: x[:, :, :1], r"B must be \(2, 5, 2, 3\)"),
+    ("C", lambda x: x[..., :2], r"C must be \(2, 5, 2, 3\)"),
+    ("D", lambda x: x[:1], r"D must be \(8,\)"),
+    ("delta_bias", lambda x: x.view(2, 4), r"delta_bias must be \(8,\)"),
+    ("u", lambda x: x.to(torch.complex128), "u must be a real floating-point tensor"),
+    ("B", lambda x: x.to("meta"), "B is on meta, u on cpu"),
+]
+
+
+@pytest.mark.parametrize("backend", ["sequential", "chunked", pytest.param("native", marks=native)])
+@pytest.mark.parametrize(("name", "change", "message"), BAD_INPUTS, ids=[f"{c[0]}-{i}" for i, c in enumerate(BAD_INPUTS)])
+def test_every_input_is_checked_before_a_kernel_runs(backend: str, name: str, change, message: str) -> None:
+    """The kernel reads A, B, C, D and the step bias at the offsets their shapes imply: a wrong shape, dtype or
+    device is a ValueError naming the input, on every backend (it used to be a wrong answer or a crash)."""
+    inputs = _inputs(2, 1, 2, 5, 4, 3)
+    with pytest.raises(ValueError, match=message):
+        ordered_scan(**{**inputs, name: change(inputs[name].detach())}, backend=backend)
+
+
+@pytest.mark.parametrize("backend", ["sequential", "chunked", pytest.param("native", marks=native)])
+@pytest.mark.parametrize("table", ["reads", "slots"])
+@pytest.mark.parametrize("change", ["past_the_end", "negative", "huge", "repeated", "float", "bool"])
+def test_index_tables_must_be_integer_permutations(backend: str, table: str, change: str) -> None:
+    """An index the kernel would follow outside the map (or a repeated one, which the pure backends' inverse
+    permutation cannot express) is a ValueError: it used to crash the process, corrupt memory or differ between
+    backends."""
+    inputs = _inputs(1, 2, 2, 6, 3, 2)
+    bad = inputs[table].clone()
+    if change in ("float", "bool"):
+        bad = bad.to(torch.float32 if change == "float" else torch.bool)
+    else:
+        bad[0, 1, 2] = {"past_the_end": 6, "negative": -1, "huge": 10 ** 9, "repeated": int(bad[0, 1, 3])}[change]
+    message = "int64 or int32" if change in ("float", "bool") else "permutation of 0 .. 5"
+    with pytest.raises(ValueError, match=message):
+        ordered_scan(**{**inputs, table: bad}, backend=backend)
+
+
+def test_int32_tables_give_the_int64_result() -> None:
+    inputs = _inputs(1, 2, 2, 6, 3, 2)
+    as_int32 = {**inputs, "reads": inputs["reads"].int(), "slots": inputs["slots"].int()}
+    torch.testing.assert_close(ordered_scan(**as_int32), ordered_scan(**inputs), rtol=0, atol=0)
 
 
 @native

@@ -231,6 +231,36 @@ def test_bad_shapes() -> None:
         selective_scan(tensors["u"], tensors["delta"], tensors["A"][:2], tensors["B"], tensors["C"])
 
 
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize(("name", "message"), [("D", r"D must be \(4,\)"), ("delta_bias", r"delta_bias must be \(4,\)"),
+                                               ("z", r"z must be \(2, 4, 37\)")])
+def test_optional_inputs_are_checked_before_a_kernel_runs(backend: str, name: str, message: str) -> None:
+    """The native kernel reads D, z and the step bias at the offsets of u's shape: a wrong shape is a ValueError
+    (it used to be read past its end)."""
+    tensors = _inputs("variable", "variable")
+    optional = {"D": tensors["D"], "z": tensors["z"], "delta_bias": tensors["delta_bias"]}
+    optional[name] = optional[name][..., :1]
+    with pytest.raises(ValueError, match=message):
+        selective_scan(tensors["u"], tensors["delta"], tensors["A"], tensors["B"], tensors["C"], backend=backend,
+                       **optional)
+
+
+def test_inputs_on_another_device_are_a_clear_error() -> None:
+    tensors = _inputs("variable", "variable")
+    with pytest.raises(ValueError, match="C is on meta, u on cpu"):
+        selective_scan(tensors["u"], tensors["delta"], tensors["A"], tensors["B"], tensors["C"].to("meta"))
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_one_step_gives_a_zero_gradient_of_a(backend: str) -> None:
+    """With one step no decay is applied: A's gradient is zero, on every backend (parallel used to drop A from the
+    graph, so autograd.grad failed)."""
+    tensors = _inputs("variable", "variable", length=1)
+    A = tensors["A"].clone().requires_grad_()
+    out = selective_scan(tensors["u"], tensors["delta"], A, tensors["B"], tensors["C"], backend=backend)
+    assert torch.equal(torch.autograd.grad(out.sum(), A)[0], torch.zeros_like(A))
+
+
 def test_default_chunk_size() -> None:
     assert default_chunk_size(32, 128, 16, 1000) == 16  # 16 * 65536 = 2^20 state elements
     assert default_chunk_size(1, 4, 4, 10_000) == 256  # capped

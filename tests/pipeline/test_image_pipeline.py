@@ -166,3 +166,21 @@ def test_an_anomalous_image_with_an_empty_mask_stays_anomalous(tmp_path: Path):
     report = ImageEvaluation(protocols=["exact"]).metrics(scored, ["a"])
     assert report["test/exact/a/image_auroc"] == 1.0 and report["test/exact/a/image_ap"] == 1.0
     assert report["test/exact/random/a/image_ap"] == 0.5
+
+
+TABLE3_ROWS = ["full", "wm_to_hss", "no_hfss", "no_lfss", "dse_to_mlp", "hfss_horizontal", "hfss_vertical",
+               "hfss_no_diagonal", "lfss_spatial"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run", [f"wave_mambaad/synthetic_images ablation=wave_mambaad/{row}" for row in TABLE3_ROWS]
+                         + ["mambaad/synthetic_images"])
+def test_every_ablation_row_and_mambaad_train_and_score(trained, tmp_path: Path, run: str):
+    """Each Table 3 row and MambaAD through the whole pipeline: one epoch on the tiny benchmark, both protocols."""
+    base, _ = trained
+    experiment, *ablation = run.split()
+    overrides = [f"experiment={experiment}", *ablation, *image_tiny(base / "synthetic")[1:],
+                 "evaluation.heatmaps.per_class=0", "model.decoder.depths=[1,1,1,1]"]
+    report = train(compose_cfg("train", overrides, tmp_path / "run"))
+    assert np.isfinite(report["test/exact/mean/mad"]) and np.isfinite(report["test/ader/mean/pixel_auroc"])
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()

@@ -3,6 +3,8 @@ the released code's ``FeedForward``; ``wave_mambaad.md`` section 2.3)."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -34,7 +36,7 @@ class _SymmetricGeluGate(torch.autograd.Function):
         ctx.save_for_backward(y)
         half = y.shape[-1] // 2
         out = y.new_empty(*y.shape[:-1], half)
-        if native_elementwise("gelu_gate_forward", (y, out), (y.numel() // (2 * half), half)):
+        if native_elementwise("gelu_gate_forward", (y, out), (math.prod(y.shape[:-1]), half)):
             return out
         a, b = y.chunk(2, dim=-1)
         return a * F.gelu(b) + b * F.gelu(a)
@@ -44,7 +46,7 @@ class _SymmetricGeluGate(torch.autograd.Function):
         (y,) = ctx.saved_tensors
         grad, half = grad.contiguous(), y.shape[-1] // 2
         grad_y = torch.empty_like(y)
-        if native_elementwise("gelu_gate_backward", (y, grad, grad_y), (y.numel() // (2 * half), half)):
+        if native_elementwise("gelu_gate_backward", (y, grad, grad_y), (math.prod(y.shape[:-1]), half)):
             return grad_y
         a, b = y.chunk(2, dim=-1)
         grad_a = grad * F.gelu(b) + torch.ops.aten.gelu_backward(grad * b, a)

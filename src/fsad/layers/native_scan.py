@@ -261,6 +261,7 @@ def _call(name: str, dtype: torch.dtype, args: _Args) -> None:
 @functools.lru_cache(maxsize=1)
 def _library() -> ctypes.CDLL | None:
     if os.environ.get("FSAD_NATIVE_SCAN", "1") == "0":
+        log.warning("native selective scan switched off (FSAD_NATIVE_SCAN=0): backend 'auto' uses 'chunked'")
         return None
     sources = {name: resources.files("fsad.layers").joinpath(f"native/{name}").read_bytes() for name in _SOURCES}
     compiler = os.environ.get("CC", "cc")

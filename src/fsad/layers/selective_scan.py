@@ -108,7 +108,7 @@ def selective_scan(
     backend = resolve_backend(backend, u)
     if backend == "mamba_ssm":
         return _mamba_ssm_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
-    _check_shapes(u, delta, A, B, C)
+    _check_shapes(u, delta, A, B, C, D=D, z=z, delta_bias=delta_bias)
     work = _compute_dtype(u)
     u_work = u.to(work)
     if backend == "native":
@@ -145,12 +145,14 @@ def ordered_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: T
     Definition: for every row i, order k and channel c, the scan of :func:`selective_scan` over the sequence
     ``x_s = u[i, reads[g, k, s], c]`` with ``delta``, B and C read at the same positions gives y_s + D x_s, which is
     added to ``out[i, slots[g, k, s], c]``. Returns out (b, L, d) in u's dtype.
+
+    Raises:
+        ValueError: a shape that does not match the above, an input on another device than u or not real
+            floating point, index tables that are not integer permutations (checked before any kernel runs).
     """
+    _check_ordered(u, delta, A, B, C, D, delta_bias, reads, slots)
     b, length, d = u.shape
     groups, k, _ = reads.shape
-    if delta.shape != (k, b, length, d) or slots.shape != reads.shape or b % groups or reads.shape[2] != length:
-        raise ValueError(f"ordered_scan: u {tuple(u.shape)}, delta {tuple(delta.shape)}, reads {tuple(reads.shape)}, "
-                         f"slots {tuple(slots.shape)}: expected (b, L, d), (K, b, L, d), (G, K, L) twice, G | b")
     backend = resolve_backend(backend, u)
     if backend == "native":
         work = _compute_dtype(u)
@@ -224,11 +226,9 @@ def default_chunk_size(batch: int, d: int, n: int, length: int) -> int:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _check_shapes(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor) -> None:
+def _check_shapes(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, **optional: Tensor | None) -> None:
     if u.dim() != 3 or delta.shape != u.shape:
         raise ValueError(f"u and delta must both be (batch, d, L); got {tuple(u.shape)} and {tuple(delta.shape)}")
-    if A.is_complex():
-        raise ValueError("complex A is not supported by the pure backends")
     if A.dim() != 2 or A.shape[0] != u.shape[1]:
         raise ValueError(f"A must be (d, n) = ({u.shape[1]}, n); got {tuple(A.shape)}")
     for name, m in (("B", B), ("C", C)):
@@ -237,6 +237,44 @@ def _check_shapes(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor) -> 
             m.dim() == 4 and m.shape[0] == b and m.shape[2:] == (n, length) and d % m.shape[1] == 0)
         if not ok:
             raise ValueError(f"{name} must be (d, n), (b, n, L) or (b, g, n, L) with g | d; got {tuple(m.shape)}")
+    expected = {"D": (u.shape[1],), "delta_bias": (u.shape[1],), "z": tuple(u.shape)}
+    _check_common("selective_scan", u, dict(u=u, delta=delta, A=A, B=B, C=C, **optional),
+                  {name: expected[name] for name in optional})
+
+
+def _check_ordered(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None,
+                   delta_bias: Tensor | None, reads: Tensor, slots: Tensor) -> None:
+    if u.dim() != 3 or reads.dim() != 3:
+        raise ValueError(f"ordered_scan: u must be (b, L, d) and reads (G, K, L); got {tuple(u.shape)}, "
+                         f"{tuple(reads.shape)}")
+    (b, length, d), (groups, k, _) = u.shape, reads.shape
+    n = A.shape[-1] if A.dim() else 0
+    expected = {"delta": (k, b, length, d), "A": (k * d, n), "B": (b, length, k, n), "C": (b, length, k, n),
+                "D": (k * d,), "delta_bias": (k * d,), "slots": tuple(reads.shape)}
+    _check_common("ordered_scan", u, dict(u=u, delta=delta, A=A, B=B, C=C, D=D, delta_bias=delta_bias), expected)
+    if slots.shape != reads.shape or groups == 0 or b % groups or reads.shape[2] != length:
+        raise ValueError(f"ordered_scan: reads {tuple(reads.shape)} and slots {tuple(slots.shape)} must both be "
+                         f"(G, K, L) with L = {length} and G > 0 dividing b = {b}")
+    identity = torch.arange(length, device=reads.device)
+    for name, table in (("reads", reads), ("slots", slots)):
+        if table.dtype not in (torch.int32, torch.int64) or table.device != u.device:
+            raise ValueError(f"ordered_scan: {name} must be an int64 or int32 tensor on {u.device}; got "
+                             f"{table.dtype} on {table.device}")
+        if not torch.equal(table.sort(dim=-1).values, identity.to(table.dtype).expand_as(table)):
+            raise ValueError(f"ordered_scan: every row {name}[g, k] must be a permutation of 0 .. {length - 1}")
+
+
+def _check_common(caller: str, u: Tensor, tensors: dict[str, Tensor | None], shapes: dict[str, tuple]) -> None:
+    """Shapes (where ``shapes`` names one), device and dtype of a scan's inputs beside ``u``; None is allowed."""
+    for name, x in tensors.items():
+        if x is None:
+            continue
+        if name in shapes and tuple(x.shape) != shapes[name]:
+            raise ValueError(f"{caller}: {name} must be {shapes[name]}; got {tuple(x.shape)}")
+        if x.device != u.device:
+            raise ValueError(f"{caller}: {name} is on {x.device}, u on {u.device}; all inputs must share a device")
+        if not x.is_floating_point():
+            raise ValueError(f"{caller}: {name} must be a real floating-point tensor; got {x.dtype}")
 
 
 def _compute_dtype(u: Tensor) -> torch.dtype:
@@ -540,6 +578,8 @@ def _scan_parallel(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, **
     g, n = B.shape[2], A.shape[1]
     decay = torch.exp(_states_view(delta, g) * A.reshape(g, d // g, n))
     states = (_states_view(delta * u, g) * B).expand_as(decay)
+    if length == 1:  # no decay is applied, but A stays in the graph with its zero gradient, as in the other scans
+        states = states + 0 * decay
     offset = 1
     while offset < length:
         states = torch.cat([states[:offset], torch.addcmul(states[offset:], decay[offset:], states[:-offset])])

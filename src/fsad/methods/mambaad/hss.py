@@ -5,8 +5,8 @@ serialiser, lewandofskee/MambaAD ``model/mambaad.py``).
 The feature map is read in ``directions`` orders: the chosen curve (Hilbert by default) over four views of the map
 (as it is, transposed, rotated by 90 degrees, rotated then transposed; the code's ``forward_core``), each forwards
 and backwards. Each direction has its own x_proj, step projection, A and D; all of them go through one
-:func:`fsad.layers.selective_scan.selective_scan` call (the directions as channel groups with their own B and C),
-each output is put back in the map's layout and the directions are summed.
+:func:`fsad.layers.selective_scan.ordered_scan` call (the directions as orders with their own B and C), which puts
+each output back in the map's layout and sums the directions.
 """
 
 from __future__ import annotations

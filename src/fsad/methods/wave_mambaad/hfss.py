@@ -4,8 +4,8 @@
 Input: the HL, LH and HH bands of B maps stacked on the batch axis, channel-last (3B, h, w, C). One set of
 parameters serves the three bands; only the order in which each band is read differs (HL row by row, LH column by
 column, HH the code's diagonal order), and every sequence is scanned forwards and backwards with a parameter set
-per direction. All 3 bands x 2 directions go through one :func:`fsad.layers.selective_scan.selective_scan` call (the
-directions as channel groups with their own B, C, A, D and step bias).
+per direction. All 3 bands x 2 directions go through one :func:`fsad.layers.selective_scan.ordered_scan` call (the
+bands as groups with orders of their own, the directions as orders with their own B, C, A, D and step bias).
 """
 
 from __future__ import annotations
