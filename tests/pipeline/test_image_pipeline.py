@@ -180,7 +180,8 @@ def test_every_ablation_row_and_mambaad_train_and_score(trained, tmp_path: Path,
     base, _ = trained
     experiment, *ablation = run.split()
     overrides = [f"experiment={experiment}", *ablation, *image_tiny(base / "synthetic")[1:],
-                 "evaluation.heatmaps.per_class=0", "model.decoder.depths=[1,1,1,1]"]
+                 "evaluation.heatmaps.per_class=0",
+                 f"model.decoder.depths={[2] * 4 if experiment.startswith('mambaad') else [1] * 4}"]
     report = train(compose_cfg("train", overrides, tmp_path / "run"))
     assert np.isfinite(report["test/exact/mean/mad"]) and np.isfinite(report["test/ader/mean/pixel_auroc"])
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
