@@ -25,7 +25,7 @@ from fsad.utils.console import print_config_tree
 from fsad.utils.io import atomic_write, write_json
 from fsad.utils.loggers import log_report
 from fsad.utils.run_config import checkpoint_file, teacher_from_checkpoint
-from fsad.utils.runs import (RESUMED_IN, RunStart, config_differences, hold_run, keep_previous_config, log_also_to,
+from fsad.utils.runs import (FAST_DEV_RUN, RESUMED_IN, RunStart, config_differences, hold_run, keep_previous_config, log_also_to,
                              plan_start, require_writable, restore_launch_record, run_of_checkpoint)
 
 log = logging.getLogger(__name__)
@@ -131,6 +131,7 @@ def score_and_report(cfg: DictConfig, built: Built, ckpt_path: str | None, run_d
     if trainer.fast_dev_run:  # one batch per split was scored: nothing to evaluate
         log.warning("fast_dev_run: one batch per split was scored; evaluation skipped (no metrics.json, "
                     "scores or figures in %s)", run_dir)
+        write_json(run_dir / FAST_DEV_RUN, {"fast_dev_run": True, "evaluated": False})  # a sweep's smoke test passed
         return {}
 
     started = time.perf_counter()

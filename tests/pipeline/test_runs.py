@@ -356,3 +356,12 @@ def test_sweep_group_composes_a_multirun():
         assert cfg.hydra.sweeper.params.seed == "2024,2025,2026"
         with pytest.raises(MissingConfigException, match="seeds"):
             compose(config_name="train", overrides=["sweep=not_a_study"])
+
+
+def test_a_fast_dev_run_job_is_a_finished_smoke_test_not_an_incomplete_run(tmp_path):
+    """``python train.py -m <overrides> debug=fdr`` is the README's check of every job of a sweep: a job that ran its
+    batch is marked ``fast_dev_run`` (it used to read as ``incomplete``, so the multirun exited 1)."""
+    run_dir = tmp_path / "multiruns" / "sweep" / "0"
+    train(compose_cfg("train", ONE_EPOCH + ["debug=fdr"], run_dir))
+    assert json.loads((run_dir / "fast_dev_run.json").read_text()) == {"fast_dev_run": True, "evaluated": False}
+    assert read_job(run_dir, 0).status == "fast_dev_run"

@@ -16,9 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from fsad.studies.grid import job_values, matches
 from fsad.studies.spec import Study, load_study
-from fsad.utils.runs import RESUMED_IN, job_folders
+from fsad.utils.runs import FAST_DEV_RUN, RESUMED_IN, job_folders
 
-STATUSES = ("ok", "failed", "incomplete", "unreadable", "missing")
+STATUSES = ("ok", "fast_dev_run", "failed", "incomplete", "unreadable", "missing")
 
 
 class FolderError(ValueError):
@@ -101,6 +101,8 @@ def read_job(folder: Path, number: int | None = None) -> Job:
             job.metrics, job.status = _read_json(results / "metrics.json"), "ok"
         elif (results / "failed.json").is_file():
             job.error, job.status = str(_read_json(results / "failed.json").get("error")), "failed"
+        elif (results / FAST_DEV_RUN).is_file():  # a smoke test that passed: no metrics by design
+            job.status = "fast_dev_run"
     except FolderError as err:
         job.status, job.error = "unreadable", str(err)
     return job

@@ -38,6 +38,7 @@ EXPERIMENT_KEYS = ("task_name", "data", "model")
 OPERATIONAL_KEYS = frozenset({"data.num_workers", "data.download", "data.mirror", "model.scan_backend"})
 LOCK_NAME = ".lock"  # held (flock) by the process that trains the run
 RESUMED_IN = "resumed_in.json"  # in a folder whose run continued in another one: {"run": "<that folder>"}
+FAST_DEV_RUN = "fast_dev_run.json"  # in a folder of a finished fast_dev_run (one batch per split, no evaluation)
 LAUNCH_BACKUP = ".hydra.before-relaunch"  # a sweep job's .hydra/ as its first launch wrote it
 
 
