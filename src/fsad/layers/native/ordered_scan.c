@@ -309,33 +309,24 @@ static size_t FN(backward_work)(const FN(ordered_args) *a) {
     return (7 * L + 3 * n + 2 * L * STATE_BLOCK + 2 * L * n) * LANES;
 }
 
-/* Forward units (row, channel block) or backward units (rows) over the threads, each with its own work buffer;
- * 0 on success. The OpenMP runtime is PyTorch's (see selective_scan.c). */
+/* Forward units: (row, block of LANES channels); backward units: rows (see the top of the file). */
+static void FN(forward_item)(const void *args, int64_t i, int thread, REAL *work) {
+    const FN(ordered_args) *a = (const FN(ordered_args) *)args;
+    const int64_t blocks = (a->channels + LANES - 1) / LANES;
+    (void)thread;
+    FN(forward_unit)(a, i / blocks, (i % blocks) * LANES, work);
+}
+
+static void FN(backward_item)(const void *args, int64_t i, int thread, REAL *work) {
+    FN(backward_unit)((const FN(ordered_args) *)args, i, thread, work);
+}
+
 static int FN(run_ordered)(const FN(ordered_args) *a, int backward) {
-    const int64_t blocks = (a->channels + LANES - 1) / LANES, items = backward ? a->batch : a->batch * blocks;
-    const size_t size = backward ? FN(backward_work)(a) : (size_t)(5 * a->length + 2 * a->state) * LANES;
-    int threads = (int)(a->threads < 1 ? 1 : a->threads), status = 0;
-    if (threads > items)
-        threads = (int)(items < 1 ? 1 : items);
-#pragma omp parallel num_threads(threads) reduction(| : status)
-    {
-        int thread = 0, count = 1;
-#ifdef _OPENMP
-        thread = omp_get_thread_num();
-        count = omp_get_num_threads();
-#endif
-        REAL *work = (REAL *)malloc(sizeof(REAL) * size);
-        if (!work)
-            status = 1;
-        for (int64_t i = items * thread / count; work && i < items * (thread + 1) / count; ++i) {
-            if (backward)
-                FN(backward_unit)(a, i, thread, work);
-            else
-                FN(forward_unit)(a, i / blocks, (i % blocks) * LANES, work);
-        }
-        free(work);
-    }
-    return status;
+    const int64_t blocks = (a->channels + LANES - 1) / LANES;
+    if (backward)
+        return FN(run_units)(a->batch, a->threads, FN(backward_work)(a), FN(backward_item), a);
+    return FN(run_units)(a->batch * blocks, a->threads, (size_t)(5 * a->length + 2 * a->state) * LANES,
+                         FN(forward_item), a);
 }
 
 int FN(ordered_forward)(const FN(ordered_args) *args) { return FN(run_ordered)(args, 0); }

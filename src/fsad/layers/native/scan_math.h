@@ -79,4 +79,32 @@ static inline REAL softplus(REAL x) {
     return (x > 0 ? x : 0) + log1p_unit(scan_exp2(negative_abs * (REAL)LOG2E));
 }
 
+/* One unit of a kernel's work: item i of the kernel's arguments, on thread `thread`, with that thread's buffer. */
+typedef void (*FN(unit_fn))(const void *args, int64_t item, int thread, REAL *work);
+
+/* Items 0 .. items-1 in contiguous ranges over at most `threads` threads, each with its own work buffer of `size`
+ * REALs; 0 on success, 1 when a buffer could not be allocated. With OpenMP this is the process's OpenMP runtime,
+ * the one PyTorch's intra-op threads use (torch loads libgomp.so.1 first, and this library links the same soname):
+ * no second pool competes for the cores. */
+static inline int FN(run_units)(int64_t items, int64_t threads, size_t size, FN(unit_fn) unit, const void *args) {
+    int team = (int)(threads < 1 ? 1 : threads), status = 0;
+    if (team > items)
+        team = (int)(items < 1 ? 1 : items);
+#pragma omp parallel num_threads(team) reduction(| : status)
+    {
+        int thread = 0, count = 1;
+#ifdef _OPENMP
+        thread = omp_get_thread_num();
+        count = omp_get_num_threads();
+#endif
+        REAL *work = (REAL *)malloc(sizeof(REAL) * (size ? size : 1));
+        if (!work)
+            status = 1;
+        for (int64_t i = items * thread / count; work && i < items * (thread + 1) / count; ++i)
+            unit(args, i, thread, work);
+        free(work);
+    }
+    return status;
+}
+
 #endif

@@ -247,38 +247,25 @@ static void FN(backward_row)(const FN(scan_args) *a, int64_t row, int64_t thread
 #undef BACKWARD
 }
 
-/* Run rows (forward) or units (backward) over the threads, each with its own work buffer; 0 on success.
- * With OpenMP this is the process's OpenMP runtime, the one PyTorch's intra-op threads use (torch loads
- * libgomp.so.1 first, and this library links the same soname): no second pool competes for the cores. */
+/* Forward items: rows (batch, channel); backward items: units of unit_channels channels of one batch element. */
+static void FN(forward_item)(const void *args, int64_t i, int thread, REAL *work) {
+    (void)thread;
+    FN(forward_row)((const FN(scan_args) *)args, i, work);
+}
+
+static void FN(backward_item)(const void *args, int64_t i, int thread, REAL *work) {
+    const FN(scan_args) *a = (const FN(scan_args) *)args;
+    const int64_t units_per_batch = a->channels / a->unit_channels;
+    const int64_t b = i / units_per_batch, first = (i % units_per_batch) * a->unit_channels;
+    for (int64_t c = first; c < first + a->unit_channels; ++c)
+        FN(backward_row)(a, b * a->channels + c, thread, work);
+}
+
 static int FN(run)(const FN(scan_args) *a, int backward) {
-    const int64_t items = backward ? a->batch * (a->channels / a->unit_channels) : a->batch * a->channels;
-    const size_t size = (size_t)(backward ? 2 * a->state + 2 : 1) * a->length;
-    int threads = (int)(a->threads < 1 ? 1 : a->threads), status = 0;
-    if (threads > items)
-        threads = (int)(items < 1 ? 1 : items);
-#pragma omp parallel num_threads(threads) reduction(| : status)
-    {
-        int thread = 0, count = 1;
-#ifdef _OPENMP
-        thread = omp_get_thread_num();
-        count = omp_get_num_threads();
-#endif
-        REAL *work = (REAL *)malloc(sizeof(REAL) * (size ? size : 1));
-        if (!work)
-            status = 1;
-        for (int64_t i = items * thread / count; work && i < items * (thread + 1) / count; ++i) {
-            if (!backward) {
-                FN(forward_row)(a, i, work);
-                continue;
-            }
-            const int64_t units_per_batch = a->channels / a->unit_channels;
-            const int64_t b = i / units_per_batch, first = (i % units_per_batch) * a->unit_channels;
-            for (int64_t c = first; c < first + a->unit_channels; ++c)
-                FN(backward_row)(a, b * a->channels + c, thread, work);
-        }
-        free(work);
-    }
-    return status;
+    if (backward)
+        return FN(run_units)(a->batch * (a->channels / a->unit_channels), a->threads,
+                             (size_t)(2 * a->state + 2) * a->length, FN(backward_item), a);
+    return FN(run_units)(a->batch * a->channels, a->threads, (size_t)a->length, FN(forward_item), a);
 }
 
 int FN(scan_forward)(const FN(scan_args) *args) { return FN(run)(args, 0); }
