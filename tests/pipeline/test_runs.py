@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 import random
 from pathlib import Path
 
@@ -365,3 +366,32 @@ def test_a_fast_dev_run_job_is_a_finished_smoke_test_not_an_incomplete_run(tmp_p
     train(compose_cfg("train", ONE_EPOCH + ["debug=fdr"], run_dir))
     assert json.loads((run_dir / "fast_dev_run.json").read_text()) == {"fast_dev_run": True, "evaluated": False}
     assert read_job(run_dir, 0).status == "fast_dev_run"
+
+
+@pytest.mark.parametrize(("signal_name", "status"), [("SIGTERM", 143), ("SIGINT", 130)])
+def test_an_interrupted_run_exits_non_zero_and_says_how_to_resume(tmp_path, caplog, signal_name, status):
+    """Lightning ends a fit stopped by SIGTERM with a SystemExit of no status (the process exited 0, as if the run
+    had finished) and one stopped by Ctrl-C with sys.exit(1) while handling the KeyboardInterrupt."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    def stopped(cfg):
+        if signal_name == "SIGTERM":
+            raise SIGTERMException
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            sys.exit(1)
+
+    with pytest.raises(SystemExit) as stop:
+        run_job(stopped, compose_cfg("train", ONE_EPOCH, tmp_path / "run"))
+    assert stop.value.code == status
+    assert f"interrupted by {signal_name}" in caplog.text and "ckpt_path=last" in caplog.text
+
+
+def test_a_deliberate_exit_keeps_its_status(tmp_path):
+    def exits(cfg):
+        sys.exit(2)
+
+    with pytest.raises(SystemExit) as stop:
+        run_job(exits, compose_cfg("train", ONE_EPOCH, tmp_path / "run"))
+    assert stop.value.code == 2

@@ -29,14 +29,19 @@ def run_job(task: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig) -> fl
     (:class:`~fsad.utils.runs.RunFolderError`: the folder may hold another run and is left as it is). In a
     multirun the sweep then continues (the summary lists the job and the sweep exits non-zero at the end); in a
     single run the exception propagates (non-zero exit). Either way the job's W&B run is finished (marked failed
-    on an exception), so the next job of a sweep never logs into it.
+    on an exception), so the next job of a sweep never logs into it. An interrupted run (Ctrl-C, SIGTERM from a
+    scheduler) is logged with how to resume it and ends the process (a sweep too) with status 130 or 143, never 0.
     """
     try:
         report = task(cfg)
-    except KeyboardInterrupt:
-        log.error("interrupted: %s keeps its last checkpoint; resume with ckpt_path=last (a sweep: the same "
-                  "command with hydra.sweep.dir=<its folder> ckpt_path=last)", _run_dir(cfg))
-        raise
+    except (KeyboardInterrupt, SystemExit) as err:
+        signal_name = _interruption(err)
+        if signal_name is None:  # a deliberate exit with its own status
+            raise
+        finish_wandb_run(exit_code=1)
+        log.error("interrupted by %s: %s keeps its last checkpoint; resume with ckpt_path=last (a sweep: the same "
+                  "command with hydra.sweep.dir=<its folder> ckpt_path=last)", signal_name, _run_dir(cfg))
+        raise SystemExit(INTERRUPTED_STATUS[signal_name]) from err
     except Exception as err:
         finish_wandb_run(exit_code=1)
         job_dir = _run_dir(cfg)
@@ -68,6 +73,22 @@ def _traceback_to_log_files() -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)
+
+
+INTERRUPTED_STATUS = {"SIGINT": 130, "SIGTERM": 143}  # the shells' 128 + signal number
+
+
+def _interruption(err: BaseException) -> str | None:
+    """The signal behind an exception that ends a run early: Ctrl-C (a KeyboardInterrupt, or the ``sys.exit(1)``
+    Lightning raises while handling one) or SIGTERM (Lightning's ``SIGTERMException``, a SystemExit with no status,
+    which would otherwise end the process with status 0); None for any other exit."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    if isinstance(err, SIGTERMException):
+        return "SIGTERM"
+    if isinstance(err, KeyboardInterrupt) or isinstance(err.__context__, KeyboardInterrupt):
+        return "SIGINT"
+    return None
 
 
 def _run_dir(cfg: DictConfig) -> Path:
