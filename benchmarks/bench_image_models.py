@@ -136,15 +136,21 @@ def child(name: str, backend: str, maps_file: str, args: argparse.Namespace) -> 
             "peak_mb": peak_mb}
 
 
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer")
+    return int(text)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=["native", "chunked", "sequential"],
                         help="scan backends (on CUDA: mamba_ssm and the pure ones)")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=positive, default=16)
+    parser.add_argument("--size", type=positive, default=256, help="a multiple of 64")
+    parser.add_argument("--repeats", type=positive, default=2)
+    parser.add_argument("--threads", type=positive, default=2)
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:i] (peak MB: then the GPU's peak allocation)")
     parser.add_argument("--allocator", choices=ALLOCATORS, default="system",
                         help="the C allocator of each child (fsad.utils.allocator; keep = allocator=keep)")
@@ -173,7 +179,7 @@ def main() -> None:
                 if done.returncode:
                     lines = done.stderr.strip().splitlines()
                     errors = [line for line in lines if "Error:" in line or "Exception:" in line]
-                    reason = (errors or lines)[-1:] or [f"exit status {done.returncode}"]
+                    reason = (errors or lines)[:1] or [f"exit status {done.returncode}"]  # the root cause comes first
                     if done.returncode < 0:  # killed by a signal: SIGKILL is usually the kernel's out-of-memory killer
                         reason = [f"killed by signal {-done.returncode}" + (" (out of memory?)" if done.returncode == -9
                                                                              else "")]

@@ -10,13 +10,14 @@ from typing import Any, NamedTuple
 
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 import fsad
-from fsad.evaluation.component import Evaluation
+from fsad.evaluation.component import Evaluation, TaskMismatchError
 from fsad.utils.allocator import use_allocator
 from fsad.utils.callbacks import FitClock, RunProgressBar
 from fsad.utils.checkpoints import VerifiedCheckpointIO, load_weights, read_checkpoint
@@ -194,6 +195,11 @@ def check_task(cfg: DictConfig) -> None:
     to different tasks (e.g. a time-series model on an image benchmark), from their ``_target_`` classes."""
     evaluation: type[Evaluation] = get_class(cfg.evaluation._target_)
     evaluation.check(get_class(cfg.data._target_), get_class(cfg.model._target_))
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    ablation, model = choices.get("ablation"), choices.get("model")
+    if ablation and model and not model.startswith(ablation.split("/")[0]):
+        raise TaskMismatchError(f"ablation={ablation} is a row of {ablation.split('/')[0]}'s study, but this run's "
+                                f"model is {model}: use model={ablation.split('/')[0]} (or its experiment= files)")
 
 
 def _prepare(cfg: DictConfig, run_dir: Path) -> None:

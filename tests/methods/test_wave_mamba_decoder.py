@@ -101,10 +101,26 @@ def test_wm_to_hss_puts_mambaads_block_in_every_module():
     ({"image_size": 192, "hfss_scan": "hilbert"}, "image_size / 64 = 3 to be a power of two"),
     ({"image_size": 192, "module": "hss"}, "image_size / 32 = 6 to be a power of two"),
     ({"module": "hss", "use_hfss": False}, "model.decoder.use_hfss would have no effect"),
+    # options that the others make irrelevant (a sweep over them would train one network several times)
+    ({"module": "hss", "lfss_groups": [8, 8, 8, 8]}, "model.decoder.lfss_groups would have no effect"),
+    ({"module": "hss", "hfss_decode": "paper", "unused_conv": False}, "hfss_decode, model.decoder.unused_conv"),
+    ({"use_hfss": False, "hfss_scan": "hilbert"}, "use_hfss=false removes HFSS, so model.decoder.hfss_scan"),
+    ({"use_hfss": False, "hfss_decode": "paper"}, "model.decoder.hfss_decode would have no effect"),
+    ({"use_lfss": False, "lfss_groups": (8, 8, 8, 8)}, "use_lfss=false removes LFSS"),
+    ({"lfss_scan": "spatial", "lfss_groups": (8, 8, 8, 8)}, "scans positions, not channel groups"),
+    ({"use_lfss": "maybe"}, "use_lfss='maybe': expected true or false"),
+    ({"depths": 2}, r"depths=2: expected a list of 4 integers"),
+    ({"lfss_groups": "abc"}, r"lfss_groups='abc': expected a list"),
 ])
 def test_bad_settings_are_named(kwargs: dict, match: str):
     with pytest.raises(ValueError, match=match):
         WaveMambaDecoder(**kwargs)
+
+
+def test_an_option_that_still_acts_is_accepted():
+    """Spatial LFSS reads with HFSS's decode, so hfss_decode still matters without HFSS."""
+    WaveMambaDecoder(image_size=64, depths=(1, 1, 1, 1), use_hfss=False, lfss_scan="spatial", hfss_decode="paper",
+                     scan_backend="chunked")
 
 
 def test_no_weight_decay_on_the_state_space_a_log_and_d(single_thread):

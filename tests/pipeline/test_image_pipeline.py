@@ -185,3 +185,11 @@ def test_every_ablation_row_and_mambaad_train_and_score(trained, tmp_path: Path,
     report = train(compose_cfg("train", overrides, tmp_path / "run"))
     assert np.isfinite(report["test/exact/mean/mad"]) and np.isfinite(report["test/ader/mean/pixel_auroc"])
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
+
+
+@pytest.mark.parametrize("experiment", ["mambaad/synthetic_images", "rd4ad/synthetic_images"])
+def test_an_ablation_row_of_another_method_is_named_before_anything_is_built(tmp_path: Path, experiment: str):
+    overrides = [f"experiment={experiment}", "ablation=wave_mambaad/no_lfss", *image_tiny(tmp_path / "synthetic")[1:]]
+    with pytest.raises(TaskMismatchError, match="ablation=wave_mambaad/no_lfss is a row of wave_mambaad's study"):
+        train(compose_cfg("train", overrides, tmp_path / "run"))
+    assert not (tmp_path / "run").exists()

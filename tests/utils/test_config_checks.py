@@ -31,3 +31,16 @@ def test_every_problem_is_named_at_once_and_absent_keys_are_skipped():
     assert "data.window=0: expected an integer >= 1" in message
     assert "evaluation.spot.q=2.0: expected a number in (0, 1)" in message
     assert "batch_size" not in message
+
+
+def test_the_cuda_scan_backend_is_checked_before_training_where_it_cannot_run():
+    from fsad.layers.selective_scan import mamba_ssm_available
+
+    if mamba_ssm_available():
+        pytest.skip("mamba_ssm runs here")
+    for key in ("model.scan_backend", "model.decoder.scan_backend"):
+        cfg = OmegaConf.create({})
+        OmegaConf.update(cfg, key, "mamba_ssm")
+        with pytest.raises(ConfigValueError, match=rf"{key}='mamba_ssm': needs the mamba_ssm package"):
+            check_options(cfg)
+    check_options(OmegaConf.create({"model": {"decoder": {"scan_backend": "native"}}}))

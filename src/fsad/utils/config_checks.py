@@ -107,9 +107,20 @@ def check_options(cfg: DictConfig) -> None:
         if value is not _ABSENT and any(v not in allowed for v in values):
             problems.append(f"{key}={OmegaConf.to_container(value) if isinstance(value, ListConfig) else value!r}: "
                             f"expected {'each of ' if isinstance(value, ListConfig) else ''}{', '.join(allowed)}")
+    for key in ("model.scan_backend", "model.decoder.scan_backend"):
+        if OmegaConf.select(cfg, key, default=None) == "mamba_ssm" and not _mamba_ssm_available():
+            problems.append(f"{key}='mamba_ssm': needs the mamba_ssm package with its CUDA extension and a CUDA "
+                            "device (pip install fsad[cuda] on a GPU machine); on this machine use auto, native or "
+                            "chunked")
     if problems:
         raise ConfigValueError("invalid config values: " + "; ".join(problems)
                                + " (fix them on the command line or in the config file)")
 
 
 _ABSENT = object()
+
+
+def _mamba_ssm_available() -> bool:
+    from fsad.layers.selective_scan import mamba_ssm_available
+
+    return mamba_ssm_available()

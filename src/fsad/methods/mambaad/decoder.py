@@ -54,6 +54,9 @@ class MambaADDecoder(StagedDecoder):
                  directions: int = 8, scan: str = "hilbert", unused_conv: bool = True, index_parameters: bool = True,
                  scan_backend: str = "auto"):
         super().__init__()
+        if isinstance(depths, str) or not hasattr(depths, "__len__"):
+            raise ValueError(f"model.decoder.depths={depths!r}: expected a list of 4 integers, deep to shallow "
+                             "(e.g. [3,4,6,3])")
         side = image_size // 32
         if image_size % 32 or side < 2:
             raise ValueError(f"model.decoder.image_size={image_size} (data.crop_size): expected a multiple of 32, at least 64 (the embedding is "

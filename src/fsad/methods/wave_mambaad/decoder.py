@@ -47,7 +47,7 @@ class WaveMambaDecoder(StagedDecoder):
                  module: str = "wavelet_mamba"):
         super().__init__()
         _check_options(image_size, depths, dims, lfss_groups, drop_path_rate, d_state, scan_backend, module,
-                       hfss_scan, use_lfss, use_hfss, enhancement, lfss_scan)
+                       hfss_scan, use_lfss, use_hfss, enhancement, lfss_scan, hfss_decode, unused_conv)
         rates = torch.linspace(0, drop_path_rate, sum(depths)).flip(0).tolist()
         size, k = image_size // 32, 0
         self.stages = nn.ModuleList()
@@ -66,14 +66,42 @@ class WaveMambaDecoder(StagedDecoder):
 
 
 WAVELET_OPTIONS = {"use_lfss": True, "use_hfss": True, "enhancement": "dse", "lfss_scan": "channel",
-                   "hfss_scan": "directional"}
+                   "hfss_scan": "directional", "lfss_groups": (16, 8, 4, 2), "hfss_decode": "code", "unused_conv": True}
+
+
+def _plain(value: object) -> object:
+    """A config value comparable with a default: lists (also OmegaConf's) as tuples, anything else as it is."""
+    return value if isinstance(value, str) or not hasattr(value, "__iter__") else tuple(value)
+
+
+def _without_effect(given: dict[str, object]) -> tuple[str, list[str]]:
+    """The options that the other options make irrelevant but that differ from their defaults (a sweep over them
+    would run the same network several times), with the reason; ("", []) when there are none."""
+    changed = {k for k, default in WAVELET_OPTIONS.items() if _plain(given[k]) != default}
+    spatial_lfss = given["use_lfss"] and given["lfss_scan"] == "spatial"  # it reads with HFSS's decode
+    rules = [(given["module"] == "hss", "module=hss (WM -> HSS) replaces the Wavelet-Mamba module", set(WAVELET_OPTIONS)),
+             (not given["use_hfss"], "use_hfss=false removes HFSS",
+              {"hfss_scan"} | (set() if spatial_lfss else {"hfss_decode"})),
+             (not given["use_lfss"], "use_lfss=false removes LFSS", {"lfss_groups", "lfss_scan"}),
+             (spatial_lfss, "lfss_scan=spatial scans positions, not channel groups", {"lfss_groups"})]
+    for applies, reason, keys in rules:
+        if applies and changed & keys:
+            return reason, sorted(changed & keys)
+    return "", []
 
 
 def _check_options(image_size: int, depths: Sequence[int], dims: Sequence[int], lfss_groups: Sequence[int],
                    drop_path_rate: float, d_state: int, scan_backend: str, module: str, hfss_scan: object,
-                   use_lfss: bool, use_hfss: bool, enhancement: str, lfss_scan: str) -> None:
+                   use_lfss: bool, use_hfss: bool, enhancement: str, lfss_scan: str, hfss_decode: str = "code",
+                   unused_conv: bool = True) -> None:
     """Every option of :class:`WaveMambaDecoder` checked before anything is built; errors name the key."""
     key = "model.decoder."
+    for name, value in (("depths", depths), ("lfss_groups", lfss_groups)):
+        if isinstance(value, str) or not hasattr(value, "__len__"):
+            raise ValueError(f"{key}{name}={value!r}: expected a list of 4 integers, deep to shallow (e.g. [1,2,2,2])")
+    for name, value in (("use_lfss", use_lfss), ("use_hfss", use_hfss), ("unused_conv", unused_conv)):
+        if not isinstance(value, bool):
+            raise ValueError(f"{key}{name}={value!r}: expected true or false")
     if not isinstance(image_size, int) or image_size <= 0 or image_size % 64:
         raise ValueError(f"{key}image_size={image_size} (data.crop_size): expected a positive multiple of 64 (the "
                          "deepest wavelet band is image_size / 64 pixels)")
@@ -93,13 +121,12 @@ def _check_options(image_size: int, depths: Sequence[int], dims: Sequence[int], 
     if module not in MODULES:
         raise ValueError(f"{key}module={module!r}: expected one of {', '.join(MODULES)}")
     given = {"use_lfss": use_lfss, "use_hfss": use_hfss, "enhancement": enhancement, "lfss_scan": lfss_scan,
-             "hfss_scan": hfss_scan}
-    if module == "hss":
-        changed = [k for k, v in given.items() if v != WAVELET_OPTIONS[k]]
-        if changed:
-            raise ValueError(f"{key}module=hss (WM -> HSS) replaces the Wavelet-Mamba module, so "
-                             f"{', '.join(key + k for k in changed)} would have no effect: leave them at their "
-                             "defaults or use module=wavelet_mamba")
+             "hfss_scan": hfss_scan, "lfss_groups": lfss_groups, "hfss_decode": hfss_decode,
+             "unused_conv": unused_conv}
+    reason, idle = _without_effect({**given, "module": module})
+    if idle:
+        raise ValueError(f"{key}{reason.split(' ')[0]}: {reason}, so {', '.join(key + k for k in idle)} would have "
+                         "no effect: leave them at their defaults")
     # the smallest map a scan reads: the deepest stage's bands, or its whole map for the HSS block's Hilbert scans
     divisor, scans = (32, ["hilbert"]) if module == "hss" else (64, band_scans(hfss_scan) if use_hfss else [])
     bad = unreadable(scans, image_size // divisor)
