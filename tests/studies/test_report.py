@@ -243,3 +243,15 @@ def test_bars_figure_marks_jobs_without_result(tmp_path: Path):
         STUDY["figure"] = {"kind": "line", "x": "data.horizon", "series": "experiment"}
     svg = paths["svg"].read_text()
     assert svg.count("no result") == 2  # a/y at horizon 32 (failed) and 64 (missing)
+
+
+def test_a_pinned_experiment_outside_the_sweep_file_is_warned_about(tmp_path: Path):
+    """``-m sweep=<study> experiment=<other data>`` runs the grid on other data: the report must not present the
+    comparison with the paper as if it held (it used to, silently)."""
+    assert "is not an experiment these paper cells" not in study_markdown(read_folder(_demo(tmp_path / "a")))
+    root = _demo(tmp_path / "b")
+    path = root / "0" / ".hydra" / "overrides.yaml"
+    path.write_text(path.read_text().replace("experiment=a/x", "experiment=b/synthetic"))
+    text = study_markdown(read_folder(root))
+    assert ("**Warning:** `experiment=b/synthetic` is not an experiment these paper cells were published for "
+            "(a/x, a/y)") in text

@@ -55,6 +55,8 @@ class Study:
         metrics: paper column -> our ``metrics.json`` key, in table order; the first is the headline.
         scale: multiplies our values before they are put beside the paper's (100 for percentages).
         honest: metric keys shown beside, each with its random reference.
+        experiments: the ``experiment`` values of the sweep file itself (the data its paper cells are for), before
+            any command-line override.
     """
 
     name: str
@@ -68,6 +70,7 @@ class Study:
     figure_x: str | None
     figure_series: str | None
     paper: list[PaperCell] = field(default_factory=list)
+    experiments: tuple[str, ...] = ()
 
     @property
     def headline(self) -> str:
@@ -123,10 +126,11 @@ def load_study(cfg: DictConfig, command_line: list[str] | tuple[str, ...] = ()) 
     try:
         params = plain(cfg.hydra.sweeper.get("params")) or {}
         grid = swept_values(params, command_line)
+        experiments = tuple(str(e) for e in swept_values(params).get("experiment", []))
     except (GridError, AttributeError) as err:
         if cfg.get("hydra", {}).get("sweeper", {}).get("_target_", "").endswith("BasicSweeper"):
             raise StudyError(f"{source}: hydra.sweeper.params: {err}") from err
-        grid = {}  # a search (e.g. Optuna): the jobs are whatever the search tried
+        grid, experiments = {}, ()  # a search (e.g. Optuna): the jobs are whatever the search tried
     metrics = block.get("metrics")
     if not isinstance(metrics, dict) or not metrics or not all(isinstance(v, str) for v in metrics.values()):
         raise _fail(source, "study.metrics", "a non-empty mapping paper column -> metrics.json key", metrics)
@@ -149,7 +153,8 @@ def load_study(cfg: DictConfig, command_line: list[str] | tuple[str, ...] = ()) 
     cells = _cells(source, cfg.get("paper") or [], grid, metrics)
     return Study(name=name, title=str(block.get("title", name)), grid_source=grid_source, grid=grid,
                  metrics=metrics, scale=float(scale), honest=tuple(honest), figure_kind=kind,
-                 figure_x=figure.get("x"), figure_series=figure.get("series"), paper=cells)
+                 figure_x=figure.get("x"), figure_series=figure.get("series"), paper=cells,
+                 experiments=experiments)
 
 
 def _default_honest(metrics: dict[str, str]) -> tuple[str, ...]:
