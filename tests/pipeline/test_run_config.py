@@ -54,3 +54,19 @@ def test_evaluation_keys_added_after_the_run_keep_their_defaults(tmp_path):
 def test_word_options_and_open_ranges_are_checked(tmp_path, override, message):
     with pytest.raises(ConfigValueError, match=message):
         check_options(compose_cfg("train", TINY + [override], tmp_path / "run"))
+
+
+def test_nested_model_keys_that_followed_a_data_key_follow_it_again(tmp_path):
+    """Wave-MambaAD's ``model.decoder.image_size: ${data.crop_size}``: re-scored at another crop size, the decoder
+    is built for it (it used to keep the trained size and fail inside the LFSS with a shape error)."""
+    from omegaconf import OmegaConf
+
+    from fsad.utils.run_config import _link_model_to_data
+
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text(
+        "model:\n  decoder:\n    image_size: ${data.crop_size}\n    depths: [1, 2]\n  lr: 0.1\n")
+    cfg = OmegaConf.create({"data": {"crop_size": 128}, "model": {"decoder": {"image_size": 64, "depths": [1, 2]},
+                                                                 "lr": 0.1}})
+    _link_model_to_data(cfg, tmp_path / "config.yaml", [])
+    assert cfg.model.decoder.image_size == 128 and list(cfg.model.decoder.depths) == [1, 2]

@@ -129,7 +129,8 @@ _ABSENT = object()
 
 
 def _link_model_to_data(cfg: DictConfig, path: Path, overrides: list) -> None:
-    """Restore the run's ``model.<key>: ${data.<key>}`` links (``config.yaml`` stores them resolved, the run's
+    """Restore the run's ``model.<key>: ${data.<key>}`` links, nested ones too (``model.decoder.image_size:
+    ${data.crop_size}``; ``config.yaml`` stores them resolved, the run's
     ``.hydra/config.yaml`` as written), so ``data.n_channels=5`` reaches the model as at training time; keys the
     command line sets itself are left alone."""
     composed = path.parent / ".hydra" / "config.yaml"
@@ -137,9 +138,17 @@ def _link_model_to_data(cfg: DictConfig, path: Path, overrides: list) -> None:
         return
     model = OmegaConf.to_container(OmegaConf.load(composed), resolve=False).get("model") or {}
     given = {o.key_or_group for o in overrides}
-    for key, value in model.items():
-        if isinstance(value, str) and value.startswith("${data.") and f"model.{key}" not in given:
-            cfg.model[key] = value
+    for key, value in _leaves(model, "model"):
+        if isinstance(value, str) and value.startswith("${data.") and key not in given:
+            OmegaConf.update(cfg, key, value, merge=False)
+
+
+def _leaves(tree: dict, prefix: str) -> list[tuple[str, object]]:
+    """(dotted key, value) of every non-mapping value of a nested mapping (``model.decoder.image_size``)."""
+    leaves = []
+    for key, value in tree.items():
+        leaves += _leaves(value, f"{prefix}.{key}") if isinstance(value, dict) else [(f"{prefix}.{key}", value)]
+    return leaves
 
 
 def _check_group_choices(cfg: DictConfig, run: DictConfig, path: Path, overrides: list) -> None:
