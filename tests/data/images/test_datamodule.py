@@ -148,3 +148,19 @@ def test_img14_mixed_sizes_and_modes_in_one_class_batch_at_256(tmp_path):
     dm.setup()
     assert next(iter(dm.train_dataloader()))["image"].shape == (3, 3, 256, 256)
     assert next(iter(dm.scoring_dataloaders()["test"]))["mask"].shape == (2, 256, 256)
+
+
+def test_a_bad_root_or_synthetic_setting_is_named(tmp_path):
+    """Each used to surface as a bare OS or type error from inside Lightning's prepare_data."""
+    a_file = tmp_path / "afile"
+    a_file.write_text("x")
+    with pytest.raises(ValueError, match="data.root=.*afile is a file, not a folder"):
+        ImageDataModule(str(a_file), "synthetic")
+    with pytest.raises(ValueError, match="data.root must be a folder path, got None"):
+        ImageDataModule(None, "synthetic")
+    blocked = ImageDataModule(str(a_file / "below"), "synthetic", synthetic={"size": 32, "n_train": 1})
+    with pytest.raises(ImageDataError, match="data.root=.*below: the synthetic benchmark cannot be written there"):
+        blocked.prepare_data()
+    tiny = ImageDataModule(str(tmp_path / "s"), "synthetic", synthetic={"size": 8})
+    with pytest.raises(ImageDataError, match=r"data.synthetic \{'size': 8\}: .*32"):
+        tiny.prepare_data()

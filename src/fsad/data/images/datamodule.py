@@ -109,6 +109,10 @@ class ImageDataModule(L.LightningDataModule):
             raise ValueError("data.download=true: a custom dataset has no public archive; put its files in data.root")
         if num_workers < 0:
             raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
+        if not isinstance(root, (str, Path)) or not str(root):
+            raise ValueError(f"data.root must be a folder path, got {root!r}")
+        if Path(root).exists() and not Path(root).is_dir():
+            raise ValueError(f"data.root={root} is a file, not a folder")
         self.root, self.dataset, self.layout = Path(root), dataset, layout
         self.classes, self.multi_class = classes, bool(multi_class)
         self.transform = ImageTransform(image_size=image_size, crop_size=crop_size, eval_size=eval_size)
@@ -125,7 +129,13 @@ class ImageDataModule(L.LightningDataModule):
 
     # --------------------------------------------------------------------------------------------- data on disk
     def _write_synthetic(self) -> None:
-        write_synthetic_benchmark(self.root, **self.synthetic)
+        try:
+            write_synthetic_benchmark(self.root, **self.synthetic)
+        except OSError as err:
+            raise ImageDataError(f"data.root={self.root}: the synthetic benchmark cannot be written there ({err})") \
+                from err
+        except (TypeError, ValueError) as err:
+            raise ImageDataError(f"data.synthetic {self.synthetic}: {err}") from err
 
     def _present(self) -> bool:
         try:
