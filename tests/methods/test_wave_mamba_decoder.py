@@ -110,6 +110,8 @@ def test_wm_to_hss_puts_mambaads_block_in_every_module():
     ({"lfss_scan": "spatial", "lfss_groups": (8, 8, 8, 8)}, "scans positions, not channel groups"),
     ({"use_lfss": "maybe"}, "use_lfss='maybe': expected true or false"),
     ({"depths": 2}, r"depths=2: expected a list of 4 integers"),
+    ({"hfss_decode": "foo"}, "model.decoder.hfss_decode='foo'"), ({"enhancement": "x"}, "model.decoder.enhancement='x'"),
+    ({"lfss_scan": "y"}, "model.decoder.lfss_scan='y'"),
     ({"lfss_groups": "abc"}, r"lfss_groups='abc': expected a list"),
 ])
 def test_bad_settings_are_named(kwargs: dict, match: str):

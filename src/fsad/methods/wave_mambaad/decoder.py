@@ -13,8 +13,8 @@ from fsad.layers.scan_orders import unreadable
 from fsad.layers.selective_scan import BACKENDS
 from fsad.layers.upsampling import PatchExpand, StagedDecoder, init_like_the_code
 from fsad.methods.mambaad.hss import HSSBlock
-from fsad.methods.wave_mambaad.block import WaveletMamba
-from fsad.methods.wave_mambaad.hfss import band_scans
+from fsad.methods.wave_mambaad.block import ENHANCEMENTS, LFSS_SCANS, WaveletMamba
+from fsad.methods.wave_mambaad.hfss import DECODES, band_scans
 
 MODULES = ("wavelet_mamba", "hss")
 
@@ -118,8 +118,10 @@ def _check_options(image_size: int, depths: Sequence[int], dims: Sequence[int], 
                          "[0, 1) and a positive state size")
     if scan_backend not in BACKENDS:
         raise ValueError(f"{key}scan_backend={scan_backend!r}: expected one of {', '.join(BACKENDS)}")
-    if module not in MODULES:
-        raise ValueError(f"{key}module={module!r}: expected one of {', '.join(MODULES)}")
+    for name, value, allowed in (("module", module, MODULES), ("enhancement", enhancement, ENHANCEMENTS),
+                                 ("lfss_scan", lfss_scan, LFSS_SCANS), ("hfss_decode", hfss_decode, DECODES)):
+        if value not in allowed:
+            raise ValueError(f"{key}{name}={value!r}: expected one of {', '.join(allowed)}")
     given = {"use_lfss": use_lfss, "use_hfss": use_hfss, "enhancement": enhancement, "lfss_scan": lfss_scan,
              "hfss_scan": hfss_scan, "lfss_groups": lfss_groups, "hfss_decode": hfss_decode,
              "unused_conv": unused_conv}
