@@ -11,6 +11,7 @@ import pandas as pd
 
 from fsad.studies.figure import draw
 from fsad.studies.folders import STATUSES, Sweep
+from fsad.studies.spec import is_image_study
 from fsad.studies.tables import (_label, cell_table, cells_outside, common_overrides, cross_method_table, job_table,
                                  markdown, runs_table)
 from fsad.utils.io import atomic_write
@@ -34,9 +35,9 @@ def study_markdown(sweep: Sweep) -> str:
         lines += [f"Study `{study.name}`; grid {'as the paper states it' if study.grid_source == 'stated' else 'reconstructed (the paper does not state it fully; see the sweep file)'}."
                   f" Paper columns are our keys x {study.scale:g}: "
                   + ", ".join(f"{c} = `{k}`" for c, k in study.metrics.items())
-                  + f". `random`: scores without information on the same labels (`{head}` -> its random key);"
-                  " `all positive`: every test step flagged. Honest metrics (fractions) beside, each with its random"
-                  " reference."]
+                  + f". `random`: scores without information on the same labels (`{head}` -> its random key)"
+                  + ("" if is_image_study(study.metrics) else "; `all positive`: every test step flagged")
+                  + ". Honest metrics (fractions) beside, each with its random reference."]
         cells = cell_table(sweep)
         if not cells.empty:
             lines += ["", "## Against the paper", "", markdown(cells, _digits(sweep))]

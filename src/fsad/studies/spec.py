@@ -157,9 +157,13 @@ def load_study(cfg: DictConfig, command_line: list[str] | tuple[str, ...] = ()) 
                  experiments=experiments)
 
 
+def is_image_study(metrics: dict[str, str]) -> bool:
+    """Whether a study's metrics are the image protocols' (``test/exact/...``, ``test/ader/...``)."""
+    return any(key.startswith(("test/exact/", "test/ader/")) for key in metrics.values())
+
+
 def _default_honest(metrics: dict[str, str]) -> tuple[str, ...]:
-    image = any(key.startswith(("test/exact/", "test/ader/")) for key in metrics.values())
-    return IMAGE_HONEST if image else TIME_SERIES_HONEST
+    return IMAGE_HONEST if is_image_study(metrics) else TIME_SERIES_HONEST
 
 
 def _cells(source: str, entries: Any, grid: dict[str, list[Any]], metrics: dict[str, str]) -> list[PaperCell]:
