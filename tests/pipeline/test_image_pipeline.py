@@ -68,6 +68,15 @@ def test_eval_rescores_an_image_run_to_identical_numbers(trained, tmp_path: Path
                                   np.load(run_dir / "anomaly_maps.npz")["maps"])
 
 
+@pytest.mark.parametrize("experiment", ["rd4ad/synthetic_images", "wave_mambaad/mvtec", "red_f/msl"])
+def test_eval_composes_with_an_experiment_choice(tmp_path: Path, experiment: str):
+    """``eval.py ckpt_path=... experiment=...`` composes (experiment files override the callbacks group, which
+    eval.yaml used not to have: Hydra stopped with "Could not override 'callbacks'"); whether the choice
+    contradicts the run is then checked against the run's own choices."""
+    cfg = compose_cfg("eval", ["ckpt_path=x", f"experiment={experiment}"], tmp_path)
+    assert cfg.model._target_
+
+
 def test_history_every_k_epochs_ends_with_the_reported_last_epoch(trained, tmp_path: Path):
     base, _ = trained
     cfg = compose_cfg("train", image_tiny(base / "synthetic") + ["trainer.max_epochs=2", "evaluation.every_n_epochs=1",
