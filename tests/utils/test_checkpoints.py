@@ -26,6 +26,20 @@ def checkpoint_of(model: Tiny) -> dict:
             "fsad_method": f"{Tiny.__module__}.{Tiny.__qualname__}"}
 
 
+def test_a_nested_hyperparameter_is_named_by_its_own_key():
+    """The image methods keep their decoder's options in one mapping: the message names the leaf that differs
+    (it used to print both whole mappings)."""
+    from omegaconf import OmegaConf
+
+    trained, configured = Tiny(3), Tiny(5)
+    trained.hparams["decoder"] = {"depths": [1, 2, 2, 2], "d_state": 16}
+    configured.hparams["decoder"] = OmegaConf.create({"depths": [1, 1, 1, 1], "d_state": 16})
+    with pytest.raises(CheckpointMismatchError) as err:
+        check_compatible(configured, checkpoint_of(trained))
+    assert "model.decoder.depths: checkpoint [1, 2, 2, 2], config [1, 1, 1, 1]" in str(err.value)
+    assert "d_state" not in str(err.value)
+
+
 def test_a_fitting_checkpoint_passes_even_with_other_training_options():
     check_compatible(Tiny(3, lr=1.0), checkpoint_of(Tiny(3, lr=1e-3)))
 
