@@ -26,8 +26,8 @@ from fsad.utils.console import print_config_tree
 from fsad.utils.io import atomic_write, write_json
 from fsad.utils.loggers import log_report
 from fsad.utils.run_config import checkpoint_file, teacher_from_checkpoint
-from fsad.utils.runs import (FAST_DEV_RUN, RESUMED_IN, RunStart, config_differences, hold_run, keep_previous_config, log_also_to,
-                             plan_start, require_writable, restore_launch_record, run_of_checkpoint)
+from fsad.utils.runs import (FAST_DEV_RUN, RESUMED_IN, RunStart, config_differences, hold_run, keep_previous_config,
+                             log_also_to, plan_start, require_writable, restore_launch_record, run_of_checkpoint)
 
 log = logging.getLogger(__name__)
 
@@ -197,9 +197,10 @@ def check_task(cfg: DictConfig) -> None:
     evaluation.check(get_class(cfg.data._target_), get_class(cfg.model._target_))
     choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
     ablation, model = choices.get("ablation"), choices.get("model")
-    if ablation and model and not model.startswith(ablation.split("/")[0]):
-        raise TaskMismatchError(f"ablation={ablation} is a row of {ablation.split('/')[0]}'s study, but this run's "
-                                f"model is {model}: use model={ablation.split('/')[0]} (or its experiment= files)")
+    method = ablation.split("/")[0] if ablation else None
+    if method and model and not model.startswith(method):
+        raise TaskMismatchError(f"ablation={ablation} is a row of {method}'s study, but this run's model is {model}: "
+                                f"use model={method} (or its experiment= files)")
 
 
 def _prepare(cfg: DictConfig, run_dir: Path) -> None:

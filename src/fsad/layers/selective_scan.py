@@ -201,11 +201,13 @@ def resolve_backend(backend: str, u: Tensor | None = None) -> str:
             raise RuntimeError("backend 'native' runs only on CPU tensors; use 'mamba_ssm' or 'chunked' on CUDA")
     if backend == "mamba_ssm":
         if not mamba_ssm_available():
-            raise RuntimeError("backend 'mamba_ssm' needs the mamba_ssm package with its CUDA extension "
-                               "(pip install fsad[cuda] on a GPU machine); use 'chunked' instead")
+            raise RuntimeError(f"backend 'mamba_ssm' {MAMBA_SSM_MISSING}; use 'chunked' instead")
         if not on_cuda:
             raise RuntimeError("backend 'mamba_ssm' runs only on CUDA tensors; use 'chunked' on CPU")
     return backend
+
+
+MAMBA_SSM_MISSING = "needs the mamba_ssm package with its CUDA extension (pip install fsad[cuda] on a GPU machine)"
 
 
 def mamba_ssm_available() -> bool:

@@ -40,6 +40,13 @@ class StagedDecoder(nn.Module):
         return outputs[::-1]
 
 
+def check_stage_list(key: str, value: object, example: str) -> None:
+    """ValueError naming ``key`` when a per-stage option (``model.decoder.depths``, ``lfss_groups``) is not a list,
+    e.g. a single number from the command line; ``example`` shows the expected form."""
+    if isinstance(value, str) or not hasattr(value, "__len__"):
+        raise ValueError(f"{key}={value!r}: expected a list of 4 integers, deep to shallow (e.g. {example})")
+
+
 def init_like_the_code(module: nn.Module) -> None:
     """The released decoders' ``_init_weights`` for one module (use with ``model.apply``): ``nn.Linear``
     truncated-normal (std 0.02) with zero bias, LayerNorm (1, 0), convolutions N(0, sqrt(2 / fan_out)) with zero

@@ -58,8 +58,8 @@ def _settings_lines(sweep: Sweep) -> list[str]:
     if study and any("data" in job.values and "data" not in study.grid for job in sweep.jobs):
         lines.append("**Warning:** `data=` replaces the datasets of the experiments these paper cells were published"
                      " for; the paper's numbers are not numbers for these data.")
-    others = sorted({str(job.values["experiment"]) for job in sweep.jobs if "experiment" in job.values} - set(
-        study.experiments if study else ())) if study and study.experiments else []
+    ran = {str(job.values["experiment"]) for job in sweep.jobs if "experiment" in job.values}
+    others = sorted(ran - set(study.experiments)) if study and study.experiments else []
     if others:
         lines.append(f"**Warning:** `experiment={','.join(others)}` is not an experiment these paper cells were "
                      f"published for ({', '.join(study.experiments)}); the paper's numbers are not numbers for "

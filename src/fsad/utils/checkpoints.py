@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from fsad.utils.io import atomic_write
+from fsad.utils.runs import flatten_keys
 
 
 class CheckpointMismatchError(RuntimeError):
@@ -61,21 +61,16 @@ def check_compatible(model: torch.nn.Module, checkpoint: dict[str, Any], where: 
         return
     hparams = dict(getattr(model, "hparams", {}) or {})
     stored = checkpoint.get("hyper_parameters") or {}
-    differing = [f"{key}: checkpoint {old!r}, config {new!r}" for key, old, new in _differences(stored, hparams)]
+    old, new = {}, {}
+    flatten_keys(stored, "model", old)
+    flatten_keys(hparams, "model", new)  # nested options by their own key (model.decoder.depths)
+    differing = [f"{key}: checkpoint {old.get(key)!r}, config {new.get(key)!r}"
+                 for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
     reason = ("; ".join(differing) if differing else "no hyperparameter differs (the architecture code changed?)")
     raise CheckpointMismatchError(f"{where} does not fit the configured model: {reason}. First of "
                                   f"{len(problems)} tensor differences: {problems[0]}. Use the training run's "
                                   "config (eval.py reads it from the run folder) or set those keys to the "
                                   "checkpoint's values")
-
-
-def _differences(old: Any, new: Any, key: str = "model") -> list[tuple[str, Any, Any]]:
-    """(dotted key, old, new) of every leaf where two nested hyperparameter mappings differ (``model.decoder.depths``
-    rather than the whole ``model.decoder``)."""
-    if isinstance(old, Mapping) and isinstance(new, Mapping):
-        return [d for k in sorted(set(old) | set(new), key=str)
-                for d in _differences(old.get(k), new.get(k), f"{key}.{k}")]
-    return [] if old == new else [(key, old, new)]
 
 
 def load_weights(model: torch.nn.Module, path: str | Path) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from fsad.evaluation.thresholds import SPOT_INITS, THRESHOLD_STRATEGIES
+from fsad.layers.selective_scan import MAMBA_SSM_MISSING, mamba_ssm_available
 from fsad.utils.allocator import ALLOCATORS
 
 
@@ -108,10 +109,9 @@ def check_options(cfg: DictConfig) -> None:
             problems.append(f"{key}={OmegaConf.to_container(value) if isinstance(value, ListConfig) else value!r}: "
                             f"expected {'each of ' if isinstance(value, ListConfig) else ''}{', '.join(allowed)}")
     for key in ("model.scan_backend", "model.decoder.scan_backend"):
-        if OmegaConf.select(cfg, key, default=None) == "mamba_ssm" and not _mamba_ssm_available():
-            problems.append(f"{key}='mamba_ssm': needs the mamba_ssm package with its CUDA extension and a CUDA "
-                            "device (pip install fsad[cuda] on a GPU machine); on this machine use auto, native or "
-                            "chunked")
+        if OmegaConf.select(cfg, key, default=None) == "mamba_ssm" and not mamba_ssm_available():
+            problems.append(f"{key}='mamba_ssm': {MAMBA_SSM_MISSING} and a CUDA device; on this machine use auto, "
+                            "native or chunked")
     if problems:
         raise ConfigValueError("invalid config values: " + "; ".join(problems)
                                + " (fix them on the command line or in the config file)")
@@ -119,8 +119,3 @@ def check_options(cfg: DictConfig) -> None:
 
 _ABSENT = object()
 
-
-def _mamba_ssm_available() -> bool:
-    from fsad.layers.selective_scan import mamba_ssm_available
-
-    return mamba_ssm_available()

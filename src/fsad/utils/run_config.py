@@ -19,13 +19,14 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from fsad.layers.resnet import FROM_CHECKPOINT
-from fsad.utils.runs import scored_checkpoint
+from fsad.utils.runs import flatten_keys, scored_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -138,17 +139,11 @@ def _link_model_to_data(cfg: DictConfig, path: Path, overrides: list) -> None:
         return
     model = OmegaConf.to_container(OmegaConf.load(composed), resolve=False).get("model") or {}
     given = {o.key_or_group for o in overrides}
-    for key, value in _leaves(model, "model"):
+    leaves: dict[str, Any] = {}
+    flatten_keys(model, "model", leaves)
+    for key, value in leaves.items():
         if isinstance(value, str) and value.startswith("${data.") and key not in given:
             OmegaConf.update(cfg, key, value, merge=False)
-
-
-def _leaves(tree: dict, prefix: str) -> list[tuple[str, object]]:
-    """(dotted key, value) of every non-mapping value of a nested mapping (``model.decoder.image_size``)."""
-    leaves = []
-    for key, value in tree.items():
-        leaves += _leaves(value, f"{prefix}.{key}") if isinstance(value, dict) else [(f"{prefix}.{key}", value)]
-    return leaves
 
 
 def _check_group_choices(cfg: DictConfig, run: DictConfig, path: Path, overrides: list) -> None:

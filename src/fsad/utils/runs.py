@@ -22,7 +22,7 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,8 +104,8 @@ def config_differences(cfg: DictConfig, run_dir: Path) -> list[str]:
     now = OmegaConf.to_container(cfg, resolve=True)
     old_flat, new_flat = {}, {}
     for key in EXPERIMENT_KEYS:
-        _flatten(stored.get(key), key, old_flat)
-        _flatten(now.get(key), key, new_flat)
+        flatten_keys(stored.get(key), key, old_flat)
+        flatten_keys(now.get(key), key, new_flat)
     return [f"{key}: run {old_flat[key]!r}, now {new_flat.get(key, '<absent>')!r}"
             for key in sorted(old_flat) if key not in OPERATIONAL_KEYS and old_flat[key] != new_flat.get(key)]
 
@@ -404,9 +404,11 @@ def unique_suffix() -> str:
     return os.urandom(3).hex()
 
 
-def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
-    if isinstance(value, dict):
+def flatten_keys(value: Any, prefix: str, out: dict[str, Any]) -> None:
+    """Put every non-mapping value of a nested mapping (dicts, DictConfigs) into ``out`` under its dotted key
+    (``prefix.decoder.image_size``); a value that is not a mapping goes in under ``prefix`` itself."""
+    if isinstance(value, Mapping):
         for key, item in value.items():
-            _flatten(item, f"{prefix}.{key}", out)
+            flatten_keys(item, f"{prefix}.{key}", out)
     else:
         out[prefix] = value

@@ -11,7 +11,7 @@ from torch import nn
 
 from fsad.layers.scan_orders import SCANS, unreadable
 from fsad.layers.selective_scan import BACKENDS
-from fsad.layers.upsampling import PatchExpand, StagedDecoder, init_like_the_code
+from fsad.layers.upsampling import PatchExpand, StagedDecoder, check_stage_list, init_like_the_code
 from fsad.methods.mambaad.hss import DIRECTIONS
 from fsad.methods.mambaad.lss import LocalityEnhancedStateSpace
 
@@ -54,9 +54,7 @@ class MambaADDecoder(StagedDecoder):
                  directions: int = 8, scan: str = "hilbert", unused_conv: bool = True, index_parameters: bool = True,
                  scan_backend: str = "auto"):
         super().__init__()
-        if isinstance(depths, str) or not hasattr(depths, "__len__"):
-            raise ValueError(f"model.decoder.depths={depths!r}: expected a list of 4 integers, deep to shallow "
-                             "(e.g. [3,4,6,3])")
+        check_stage_list("model.decoder.depths", depths, "[3,4,6,3]")
         side = image_size // 32
         if image_size % 32 or side < 2:
             raise ValueError(f"model.decoder.image_size={image_size} (data.crop_size): expected a multiple of 32, at least 64 (the embedding is "

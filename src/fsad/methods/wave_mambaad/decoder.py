@@ -11,7 +11,7 @@ from torch import nn
 
 from fsad.layers.scan_orders import unreadable
 from fsad.layers.selective_scan import BACKENDS
-from fsad.layers.upsampling import PatchExpand, StagedDecoder, init_like_the_code
+from fsad.layers.upsampling import PatchExpand, StagedDecoder, check_stage_list, init_like_the_code
 from fsad.methods.mambaad.hss import HSSBlock
 from fsad.methods.wave_mambaad.block import ENHANCEMENTS, LFSS_SCANS, WaveletMamba
 from fsad.methods.wave_mambaad.hfss import DECODES, band_scans
@@ -96,9 +96,8 @@ def _check_options(image_size: int, depths: Sequence[int], dims: Sequence[int], 
                    unused_conv: bool = True) -> None:
     """Every option of :class:`WaveMambaDecoder` checked before anything is built; errors name the key."""
     key = "model.decoder."
-    for name, value in (("depths", depths), ("lfss_groups", lfss_groups)):
-        if isinstance(value, str) or not hasattr(value, "__len__"):
-            raise ValueError(f"{key}{name}={value!r}: expected a list of 4 integers, deep to shallow (e.g. [1,2,2,2])")
+    check_stage_list(f"{key}depths", depths, "[1,2,2,2]")
+    check_stage_list(f"{key}lfss_groups", lfss_groups, "[16,8,4,2]")
     for name, value in (("use_lfss", use_lfss), ("use_hfss", use_hfss), ("unused_conv", unused_conv)):
         if not isinstance(value, bool):
             raise ValueError(f"{key}{name}={value!r}: expected true or false")
