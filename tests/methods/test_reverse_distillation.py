@@ -59,6 +59,15 @@ def test_rd4ad_decoder_has_the_de_resnet34_depths():
         ConvStudentDecoder(depths=(0, 1, 1))
 
 
+@pytest.mark.parametrize("size", [72, 0, 100])
+def test_an_image_size_the_frame_cannot_invert_is_named_before_training(size: int):
+    """72 used to pass and fail inside the first training step (student 24 x 24 against the teacher's 18 x 18)."""
+    with pytest.raises(ValueError, match=rf"model.decoder.image_size={size} \(data.crop_size\): expected a positive "
+                                         "multiple of 32"):
+        ConvStudentDecoder(image_size=size)
+    assert len(ConvStudentDecoder(image_size=96).stages) == 3
+
+
 def test_a_training_step_changes_the_student_and_never_the_teacher(model: ReverseDistillation):
     teacher_before = {k: v.clone() for k, v in model.encoder.state_dict().items() if isinstance(v, torch.Tensor)}
     student_before = [p.detach().clone() for p in model.decoder.parameters()]

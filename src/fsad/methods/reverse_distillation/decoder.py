@@ -46,12 +46,18 @@ class ConvStudentDecoder(nn.Module):
     F3^ (B,256,2h,2w)]`` (the teacher's order, shallow first).
 
     Three stages from deep to shallow (to 256, 128, 64 channels), stage ``i`` = one :class:`UpBlock` and
-    ``depths[i] - 1`` :class:`BasicBlock` s. ``depths=(3, 4, 6)`` is RD4AD's ``de_resnet34``.
+    ``depths[i] - 1`` :class:`BasicBlock` s. ``depths=(3, 4, 6)`` is RD4AD's ``de_resnet34``. ``image_size`` (the
+    config passes ``data.crop_size``) is checked when given: a positive multiple of 32, since the teacher halves the
+    image four times to layer3 and the bottleneck once more, and the stages double it back (ValueError otherwise,
+    before anything is trained).
     """
 
     def __init__(self, in_channels: int = 512, channels: Sequence[int] = (256, 128, 64),
-                 depths: Sequence[int] = (3, 4, 6)):
+                 depths: Sequence[int] = (3, 4, 6), image_size: int | None = None):
         super().__init__()
+        if image_size is not None and (not isinstance(image_size, int) or image_size <= 0 or image_size % 32):
+            raise ValueError(f"model.decoder.image_size={image_size} (data.crop_size): expected a positive multiple "
+                             "of 32 (the embedding is image_size / 32 pixels and the decoder doubles it back)")
         if len(channels) != 3 or len(depths) != 3 or min(depths) < 1:
             raise ValueError(f"decoder: expected 3 stages with depth >= 1, got channels {list(channels)}, "
                              f"depths {list(depths)}")
